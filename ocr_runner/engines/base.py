@@ -1,0 +1,73 @@
+"""The engine interface: a batch of jobs in, one result per job out, in order."""
+
+from __future__ import annotations
+
+import abc
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..tasks import Task
+
+
+class EngineJob(BaseModel):
+    """One image to read. Sent across the service boundary, so images travel as bytes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    image: bytes
+    task: Task
+    prompt: str
+    base_size: int = 1024
+    image_size: int = 640
+    crop_mode: bool = True
+    max_new_tokens: int | None = Field(None, ge=1)
+    locate_text: str | None = None
+
+
+class EngineResult(BaseModel):
+    """The raw output for one job, or the reason it failed (that job alone)."""
+
+    text: str = ""
+    error: str | None = None
+    error_status: int | None = None
+    engine: str
+    model: str
+    effective_base_size: int | None = None
+    effective_image_size: int | None = None
+    effective_crop_mode: bool | None = None
+    output_tokens: int | None = None
+    batch_size: int = 1
+    inference_ms: float = 0.0
+    note: str | None = None
+
+
+class EngineHealth(BaseModel):
+    engine: str
+    model: str
+    model_loaded: bool
+    device: str
+    cuda_available: bool
+    gpu_name: str | None = None
+    dtype: str | None = None
+    attn_implementation: str | None = None
+    reason: str = ""
+
+
+class Engine(abc.ABC):
+    """Batch-first OCR engine. Knows nothing about HTTP."""
+
+    name: str
+    model: str
+
+    @abc.abstractmethod
+    def run_batch(self, jobs: list[EngineJob]) -> list[EngineResult]:
+        """Run every job; a job's failure is reported in its own result, never raised."""
+
+    @abc.abstractmethod
+    def health(self) -> EngineHealth: ...
+
+    def warmup(self) -> None:
+        """Optional: run once before serving so the first request is not the slow one."""
+
+    def failed(self, message: str, status: int = 500) -> EngineResult:
+        return EngineResult(engine=self.name, model=self.model, error=message, error_status=status)

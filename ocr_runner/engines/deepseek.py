@@ -1,0 +1,205 @@
+"""DeepSeek-OCR-2 through transformers: batched, left-padded greedy generation."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import defaultdict
+from typing import Any
+
+from ..errors import OCRError
+from ..images import load_image
+from ..modes import ResolutionMode, snap_mode
+from ..settings import Settings
+from .base import Engine, EngineHealth, EngineJob, EngineResult
+from .torch_env import cuda_available, flash_attention_importable, gpu_name, resolve_device
+
+log = logging.getLogger(__name__)
+
+# Global-view size of the full-size model; a checkpoint built smaller is scaled to it.
+NOMINAL_GLOBAL_SIZE = 1024
+
+
+class DeepseekEngine(Engine):
+    """DeepSeek-OCR-2 (``DeepseekOcr2ForConditionalGeneration``) from a hub id or a local folder."""
+
+    name = "deepseek"
+
+    def __init__(self, settings: Settings, reason: str = "") -> None:
+        import torch
+        from transformers import AutoModelForImageTextToText, AutoProcessor
+
+        self.settings = settings
+        self.reason = reason
+        self.model = settings.model_name
+        self.device = resolve_device(settings.device)
+        self.torch_dtype = _resolve_dtype(settings.dtype, self.device)
+        self.processor = AutoProcessor.from_pretrained(settings.model_name)
+        self.processor.tokenizer.padding_side = "left"  # right padding gives wrong tokens when batched
+        self.attn_implementation, self.net = _load_model(
+            AutoModelForImageTextToText, settings, self.torch_dtype, self.device
+        )
+        self.net.eval()
+        self._lock = threading.Lock()
+        self._torch = torch
+
+        image_processor = self.processor.image_processor
+        self._global = int(image_processor.size["height"])
+        self._tile = int(image_processor.tile_size)
+        self._scale = NOMINAL_GLOBAL_SIZE / self._global
+        tile = round(self._tile * self._scale)
+        self.supported_modes = (
+            ResolutionMode(NOMINAL_GLOBAL_SIZE, tile, True),
+            ResolutionMode(tile, tile, False),
+            ResolutionMode(NOMINAL_GLOBAL_SIZE, NOMINAL_GLOBAL_SIZE, False),
+        )
+        tokenizer = self.processor.tokenizer
+        self._eos_id = tokenizer.eos_token_id
+        self._pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self._eos_id
+        self._strip_ids = {i for i in (tokenizer.bos_token_id, self._eos_id, self._pad_id) if i is not None}
+        log.info(
+            "DeepSeek engine ready: %s on %s (%s, attention %s)",
+            self.model, self.device, self.torch_dtype, self.attn_implementation,
+        )
+
+    # -- interface -----------------------------------------------------------------------------
+
+    def run_batch(self, jobs: list[EngineJob]) -> list[EngineResult]:
+        results: list[EngineResult | None] = [None] * len(jobs)
+        groups: dict[ResolutionMode, list[tuple[int, Any]]] = defaultdict(list)
+        for index, job in enumerate(jobs):
+            try:
+                image = load_image(job.image, max_pixels=self.settings.max_image_pixels)
+            except OCRError as exc:
+                results[index] = self.failed(exc.message, exc.status)
+                continue
+            mode = snap_mode(ResolutionMode(job.base_size, job.image_size, job.crop_mode), self.supported_modes)
+            groups[mode].append((index, image))
+        for mode, members in groups.items():
+            for index, result in self._run_group(mode, [jobs[i] for i, _ in members], members):
+                results[index] = result
+        return [r if r is not None else self.failed("no result produced") for r in results]
+
+    def health(self) -> EngineHealth:
+        return EngineHealth(
+            engine=self.name,
+            model=self.model,
+            model_loaded=True,
+            device=self.device,
+            cuda_available=cuda_available(),
+            gpu_name=gpu_name(),
+            dtype=str(self.torch_dtype).removeprefix("torch."),
+            attn_implementation=self.attn_implementation,
+            reason=self.reason,
+        )
+
+    def warmup(self) -> None:
+        from PIL import Image
+        import io
+
+        buffer = io.BytesIO()
+        Image.new("RGB", (64, 64), "white").save(buffer, format="PNG")
+        from ..tasks import PROMPTS, Task
+
+        self.run_batch([EngineJob(image=buffer.getvalue(), task=Task.OCR, prompt=PROMPTS[Task.OCR], max_new_tokens=2)])
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _processor_kwargs(self, mode: ResolutionMode) -> dict[str, Any]:
+        if mode.crop_mode:
+            return {"size": {"height": self._global, "width": self._global}, "tile_size": self._tile, "crop_to_patches": True}
+        side = round(mode.image_size / self._scale)
+        return {"size": {"height": side, "width": side}, "tile_size": side, "crop_to_patches": False}
+
+    def _run_group(self, mode: ResolutionMode, jobs: list[EngineJob], members: list[tuple[int, Any]]):
+        try:
+            return list(zip([i for i, _ in members], self._generate(mode, jobs, [img for _, img in members])))
+        except Exception as exc:  # noqa: BLE001 - isolate the failing item instead of failing the batch
+            if len(members) == 1:
+                log.exception("DeepSeek generation failed")
+                return [(members[0][0], self.failed(f"generation failed: {exc.__class__.__name__}: {exc}"))]
+            log.warning("batch of %d failed (%s); retrying items one by one", len(members), exc)
+            out = []
+            for job, member in zip(jobs, members):
+                out.extend(self._run_group(mode, [job], [member]))
+            return out
+
+    def _generate(self, mode: ResolutionMode, jobs: list[EngineJob], images: list[Any]) -> list[EngineResult]:
+        torch = self._torch
+        limits = [min(j.max_new_tokens or self.settings.max_new_tokens, self.settings.max_new_tokens) for j in jobs]
+        inputs = self.processor(
+            images=images, text=[j.prompt for j in jobs], return_tensors="pt", padding=True, **self._processor_kwargs(mode)
+        ).to(self.device, dtype=self.torch_dtype)
+        prompt_len = inputs["input_ids"].shape[1]
+        generation: dict[str, Any] = {
+            "max_new_tokens": max(limits),
+            "do_sample": False,
+            "pad_token_id": self._pad_id,
+            "eos_token_id": self._eos_id,
+        }
+        if self.settings.no_repeat_ngram_size:
+            generation["no_repeat_ngram_size"] = self.settings.no_repeat_ngram_size
+        if self.settings.min_new_tokens:
+            generation["min_new_tokens"] = min(self.settings.min_new_tokens, max(limits))
+        started = time.perf_counter()
+        with self._lock, torch.inference_mode():
+            output = self.net.generate(**inputs, **generation)
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        results = []
+        for row, limit in zip(output[:, prompt_len:].tolist(), limits):
+            tokens = _until_eos(row, self._eos_id)[:limit]
+            text = self.processor.tokenizer.decode(
+                [t for t in tokens if t not in self._strip_ids], skip_special_tokens=False
+            )
+            results.append(
+                EngineResult(
+                    text=text,
+                    engine=self.name,
+                    model=self.model,
+                    effective_base_size=mode.base_size,
+                    effective_image_size=mode.image_size,
+                    effective_crop_mode=mode.crop_mode,
+                    output_tokens=len(tokens),
+                    batch_size=len(jobs),
+                    inference_ms=elapsed_ms,
+                )
+            )
+        return results
+
+
+def _until_eos(tokens: list[int], eos_id: int | None) -> list[int]:
+    if eos_id is not None and eos_id in tokens:
+        return tokens[: tokens.index(eos_id)]
+    return tokens
+
+
+def _resolve_dtype(requested: str, device: str):
+    import torch
+
+    if requested == "auto":
+        return torch.bfloat16 if device.startswith("cuda") else torch.float32
+    return getattr(torch, requested)
+
+
+def _load_model(model_cls, settings: Settings, dtype, device: str):
+    """Load with flash-attention 2 on the text model when possible, else sdpa; say which."""
+    requested = settings.attn_implementation
+    if requested == "auto":
+        use_flash = device.startswith("cuda") and flash_attention_importable()
+        if not use_flash:
+            log.info("attention: sdpa (flash-attn %s)", "not installed" if device.startswith("cuda") else "needs CUDA")
+        requested = "flash_attention_2" if use_flash else "sdpa"
+    if requested == "flash_attention_2":
+        # SAM uses a relative-position bias, so flash-attention applies to the text decoder only.
+        attn: Any = {"text_config": "flash_attention_2", "vision_config": "sdpa", "": "sdpa"}
+        try:
+            model = model_cls.from_pretrained(settings.model_name, dtype=dtype, attn_implementation=attn).to(device)
+            return "flash_attention_2 (text) + sdpa (vision)", model
+        except (ImportError, ValueError) as exc:
+            if settings.attn_implementation == "flash_attention_2":
+                raise
+            log.warning("flash_attention_2 unavailable (%s); falling back to sdpa", exc)
+            requested = "sdpa"
+    model = model_cls.from_pretrained(settings.model_name, dtype=dtype, attn_implementation=requested).to(device)
+    return requested, model

@@ -1,0 +1,31 @@
+"""One place that turns exceptions into seed-shaped error responses."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from ..errors import EngineItemFailed, EngineTimeout, OCRError, Overloaded
+from ..pipeline import error_response
+from ..schemas import OCRResponse
+
+log = logging.getLogger(__name__)
+
+
+def engine_call_error(exc: Exception) -> OCRError:
+    """Classify a failed call to the engine service (overload, timeout, or an outage)."""
+    status = getattr(getattr(exc, "error_code", None), "value", None)
+    if status in (429, 503):
+        return Overloaded("the OCR engine is at capacity; retry shortly")
+    if status == 504 or isinstance(exc, TimeoutError) or "timeout" in exc.__class__.__name__.lower():
+        return EngineTimeout("the OCR engine did not answer in time")
+    log.exception("engine call failed")
+    return EngineItemFailed("the OCR engine could not be reached")
+
+
+def respond_error(ctx: Any, exc: OCRError) -> OCRResponse:
+    """Set status and headers on the BentoML context and return the error body."""
+    ctx.response.status_code = exc.status
+    if isinstance(exc, Overloaded):
+        ctx.response.headers["Retry-After"] = str(exc.retry_after_s)
+    return error_response(exc)

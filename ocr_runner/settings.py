@@ -1,0 +1,102 @@
+"""The one settings object: defaults < configuration.yaml < environment variables < explicit values.
+
+Built once at start-up (``load_settings``) and passed to whatever needs it; nothing
+else in the project reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
+
+DEFAULT_CONFIG_FILE = Path(__file__).resolve().parent.parent / "configuration.yaml"
+CONFIG_FILE_ENV = "OCR_CONFIG_FILE"
+
+
+class SettingsError(RuntimeError):
+    """Start-up configuration is invalid; the message names each bad setting."""
+
+
+class Settings(BaseSettings):
+    """Service configuration. Environment variables use the upper-case field names."""
+
+    model_config = SettingsConfigDict(extra="forbid", case_sensitive=False, validate_default=True)
+
+    # Model and engine
+    model_name: str = Field("deepseek-community/DeepSeek-OCR-2", min_length=1)
+    engine: Literal["auto", "deepseek", "rapidocr"] = "auto"
+    device: str = "auto"
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"
+    attn_implementation: Literal["auto", "flash_attention_2", "sdpa", "eager"] = "auto"
+
+    # Request defaults (the FastAPI seed's values)
+    base_size: int = 1024
+    image_size: int = 640
+    crop_mode: bool = True
+
+    # Decoding
+    max_new_tokens: int = Field(8192, ge=1, le=32768)
+    min_new_tokens: int = Field(0, ge=0, description="Benchmarks only: force a fixed output length.")
+    no_repeat_ngram_size: int = Field(35, ge=0, description="Repetition guard; 0 turns it off.")
+
+    # Batching and traffic
+    max_batch_size: int = Field(8, ge=1, le=512)
+    max_latency_ms: int = Field(300_000, ge=10)
+    request_timeout_s: float = Field(600.0, gt=0)
+
+    # Server and limits
+    host: str = "0.0.0.0"
+    port: int = Field(8000, ge=1, le=65535)
+    max_body_bytes: int = Field(50 * 1024 * 1024, ge=1024)
+    max_image_pixels: int = Field(40_000_000, ge=64)
+    max_prompt_chars: int = Field(4000, ge=16)
+
+    # Embedded CPU engine
+    rapidocr_limit_side_len: int = Field(736, ge=32)
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, value: str) -> str:
+        value = value.strip().lower()
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", value):
+            raise ValueError("must be auto, cpu, cuda or cuda:N")
+        return value
+
+    @field_validator("base_size", "image_size")
+    @classmethod
+    def _known_size(cls, value: int) -> int:
+        from .modes import KNOWN_SIZES
+
+        if value not in KNOWN_SIZES:
+            raise ValueError(f"must be one of {list(KNOWN_SIZES)}")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Precedence, highest first: explicit values, environment, configuration.yaml, defaults.
+        config_file = Path(os.environ.get(CONFIG_FILE_ENV, DEFAULT_CONFIG_FILE))
+        yaml_source = YamlConfigSettingsSource(settings_cls, yaml_file=config_file if config_file.exists() else None)
+        return (init_settings, env_settings, yaml_source)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build the settings, turning validation errors into one readable start-up message."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']).upper() or '?'}: {err['msg']}" for err in exc.errors()
+        )
+        raise SettingsError(f"invalid configuration: {problems}") from None

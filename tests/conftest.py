@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ocr_runner.settings import Settings, load_settings
+from tests.tiny_checkpoint import build_tiny_checkpoint
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random DeepSeek-OCR-2 checkpoint, built once per session (never committed)."""
+    return build_tiny_checkpoint(tmp_path_factory.mktemp("tiny-deepseek-ocr2"))
+
+
+@pytest.fixture(scope="session")
+def tiny_settings(tiny_checkpoint: Path) -> Settings:
+    # A fixed output length makes batched and single runs comparable token by token.
+    return load_settings(
+        model_name=str(tiny_checkpoint), engine="deepseek", device="cpu", max_new_tokens=12, min_new_tokens=12
+    )

@@ -1,0 +1,103 @@
+"""The DeepSeek engine on a tiny random checkpoint, loaded by the production code."""
+
+import pytest
+
+from ocr_runner.engines import EngineJob, create_engine
+from ocr_runner.engines.deepseek import DeepseekEngine
+from ocr_runner.tasks import PROMPTS, Task, build_prompt
+from tests.helpers import encode, noise_image
+
+pytestmark = pytest.mark.engine
+
+# Sizes chosen for different tile counts on the tiny model (tile 192): 0, 2, 3 and 6 tiles.
+SIZES = [(100, 80), (600, 300), (300, 900), (1200, 800)]
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_settings) -> DeepseekEngine:
+    engine = create_engine(tiny_settings)
+    assert isinstance(engine, DeepseekEngine)
+    return engine
+
+
+@pytest.fixture(scope="module")
+def images() -> list[bytes]:
+    return [encode(noise_image(size, seed)) for seed, size in enumerate(SIZES)]
+
+
+def job(image: bytes, task: Task = Task.OCR, **mode) -> EngineJob:
+    return EngineJob(image=image, task=task, prompt=build_prompt(task, text_to_locate="x"), **mode)
+
+
+def test_health_reports_the_loaded_model(engine, tiny_settings):
+    health = engine.health()
+    assert health.model_loaded and health.engine == "deepseek"
+    assert health.model == tiny_settings.model_name
+    assert (health.device, health.dtype, health.attn_implementation) == ("cpu", "float32", "sdpa")
+    assert health.reason == "ENGINE=deepseek"
+
+
+def test_batched_equals_single_across_tile_counts(engine, images):
+    jobs = [job(image) for image in images]
+    batched = engine.run_batch(jobs)
+    singles = [engine.run_batch([j])[0] for j in jobs]
+    assert [r.error for r in batched] == [None] * len(jobs)
+    assert all(r.batch_size == len(jobs) for r in batched)
+    assert [r.output_tokens for r in batched] == [12] * len(jobs)
+    assert [r.text for r in batched] == [r.text for r in singles]
+    # Random weights still see the image: different images must not give identical output.
+    assert len({r.text for r in batched}) > 1
+
+
+def test_batch_order_does_not_change_results(engine, images):
+    forward = engine.run_batch([job(i) for i in images])
+    backward = engine.run_batch([job(i) for i in reversed(images)])
+    assert [r.text for r in forward] == [r.text for r in reversed(backward)]
+
+
+def test_mixed_tasks_and_modes_in_one_batch(engine, images):
+    jobs = [
+        job(images[1], Task.OCR),
+        job(images[1], Task.MARKDOWN, base_size=1024, image_size=1024, crop_mode=False),
+        job(images[2], Task.LOCATE, base_size=640, image_size=640, crop_mode=False),
+        job(images[3], Task.FIGURE),
+    ]
+    batched = engine.run_batch(jobs)
+    assert [r.text for r in batched] == [engine.run_batch([j])[0].text for j in jobs]
+    assert [(r.effective_base_size, r.effective_image_size, r.effective_crop_mode) for r in batched] == [
+        (1024, 768, True), (1024, 1024, False), (768, 768, False), (1024, 768, True)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("requested", "effective"),
+    [
+        ((1024, 640, True), (1024, 768, True)),
+        ((1280, 1280, True), (1024, 768, True)),
+        ((1024, 1024, False), (1024, 1024, False)),
+        ((768, 768, False), (768, 768, False)),
+        ((512, 512, False), (768, 768, False)),
+        ((1280, 1280, False), (1024, 1024, False)),
+    ],
+)
+def test_every_mode_runs_and_snaps(engine, images, requested, effective):
+    base, tile, crop = requested
+    [result] = engine.run_batch([job(images[3], base_size=base, image_size=tile, crop_mode=crop)])
+    assert result.error is None and result.output_tokens == 12
+    assert (result.effective_base_size, result.effective_image_size, result.effective_crop_mode) == effective
+
+
+def test_a_failing_item_fails_alone(engine, images):
+    good = [job(images[0]), job(images[1])]
+    # Two image tokens for one image: the processor rejects it, as it would any broken item.
+    broken = EngineJob(image=images[2], task=Task.OCR, prompt="<image><image>\nFree OCR.")
+    corrupt = EngineJob(image=images[2][:100], task=Task.OCR, prompt=PROMPTS[Task.OCR])
+    results = engine.run_batch([good[0], broken, corrupt, good[1]])
+    assert results[1].error and "image" in results[1].error and results[1].error_status == 500
+    assert results[2].error and results[2].error_status == 400
+    assert [results[0].text, results[3].text] == [engine.run_batch([g])[0].text for g in good]
+
+
+def test_request_token_cap_is_respected(engine, images):
+    [result] = engine.run_batch([EngineJob(image=images[0], task=Task.OCR, prompt=PROMPTS[Task.OCR], max_new_tokens=3)])
+    assert result.output_tokens == 3

@@ -1,0 +1,67 @@
+"""The embedded CPU engine reads real text from rendered pages."""
+
+import pytest
+
+from ocr_runner.engines import EngineJob, create_engine
+from ocr_runner.engines.rapid import RapidOcrEngine
+from ocr_runner.grounding import extract_boxes
+from ocr_runner.settings import load_settings
+from ocr_runner.tasks import Task, build_prompt
+from tests.helpers import encode, render_page
+
+pytestmark = pytest.mark.engine
+LINES = ["Quarterly report 2026", "Invoice total 42.50 EUR", "Thank you for your order"]
+
+
+@pytest.fixture(scope="module")
+def engine() -> RapidOcrEngine:
+    engine = create_engine(load_settings(engine="rapidocr"))
+    assert isinstance(engine, RapidOcrEngine)
+    return engine
+
+
+@pytest.fixture(scope="module")
+def page() -> bytes:
+    return encode(render_page(LINES))
+
+
+def run(engine, page, task, **kwargs):
+    [result] = engine.run_batch(
+        [EngineJob(image=page, task=task, prompt=build_prompt(task, text_to_locate=kwargs.get("locate_text")), **kwargs)]
+    )
+    assert result.error is None
+    return result
+
+
+def test_reads_the_lines_in_order(engine, page):
+    text = run(engine, page, Task.OCR).text
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    assert lines == LINES
+
+
+def test_markdown_is_honest_about_being_approximate(engine, page):
+    result = run(engine, page, Task.MARKDOWN)
+    assert "Invoice total 42.50 EUR" in result.text and "approximated" in (result.note or "")
+
+
+def test_locate_finds_the_words(engine, page):
+    result = run(engine, page, Task.LOCATE, locate_text="total 42.50")
+    [box] = extract_boxes(result.text, 900, 400)
+    # "total 42.50" sits on the second line (y 95..130) after "Invoice " (x > 30).
+    assert 100 < box.x1 < box.x2 < 450 and 85 < box.y1 < box.y2 < 145
+
+
+def test_locate_with_no_match_returns_nothing(engine, page):
+    assert run(engine, page, Task.LOCATE, locate_text="elephant").text == ""
+
+
+def test_blank_page_gives_empty_text(engine):
+    assert run(engine, encode(render_page([])), Task.OCR).text == ""
+
+
+def test_corrupt_item_fails_alone(engine, page):
+    results = engine.run_batch(
+        [EngineJob(image=b"junk", task=Task.OCR, prompt="<image>\nFree OCR."),
+         EngineJob(image=page, task=Task.OCR, prompt="<image>\nFree OCR.")]
+    )
+    assert results[0].error_status == 400 and results[1].error is None

@@ -1,0 +1,105 @@
+"""Shared test helpers: rendered pages, encoded files, a real `bentoml serve` process."""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from PIL import Image, ImageDraw, ImageFont
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def render_page(lines: list[str], size: tuple[int, int] = (900, 400), font_size: int = 36) -> Image.Image:
+    """A white page with black text lines, one per 1.8 font heights."""
+    image = Image.new("RGB", size, "white")
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=font_size)
+    for row, line in enumerate(lines):
+        draw.text((30, 30 + int(row * font_size * 1.8)), line, fill="black", font=font)
+    return image
+
+
+def noise_image(size: tuple[int, int], seed: int) -> Image.Image:
+    """Deterministic random RGB noise: images the tiny model can tell apart."""
+    import random
+
+    rng = random.Random(seed)
+    return Image.frombytes("RGB", size, bytes(rng.randrange(256) for _ in range(size[0] * size[1] * 3)))
+
+
+def encode(image: Image.Image, fmt: str = "PNG", **save_options) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **save_options)
+    return buffer.getvalue()
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class BentoServer:
+    """`bentoml serve` of this project on a free loopback port, stopped on ``close``."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        full_env = {
+            **os.environ,
+            "BENTOML_DO_NOT_TRACK": "True",
+            "BENTOML_HOME": str(log_path.parent / "bentoml-home"),
+            "HOST": "127.0.0.1",
+            "PORT": str(self.port),
+            **env,
+        }
+        self._log = open(log_path, "wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bentoml", "serve", "service:DeepSeekOCR", "--host", "127.0.0.1", "--port", str(self.port)],
+            cwd=ROOT,
+            env=full_env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def wait_ready(self, timeout_s: float = 240) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"bentoml serve exited ({self.process.returncode}):\n{self.log_tail()}")
+            try:
+                if httpx.get(f"{self.url}/health", timeout=5).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        raise TimeoutError(f"bentoml serve not ready after {timeout_s}s:\n{self.log_tail()}")
+
+    def log_tail(self, chars: int = 4000) -> str:
+        return self.log_path.read_text(errors="replace")[-chars:]
+
+    def close(self) -> None:
+        import signal
+
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self._log.close()
