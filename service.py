@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
 from typing import Annotated
 
 import bentoml
-from fastapi import FastAPI
+from fastapi import FastAPI, File, Form, UploadFile
 from fastapi.responses import JSONResponse
 from pydantic import Field
 
 from ocr_runner.engines import EngineHealth, EngineJob, EngineResult, create_engine
 from ocr_runner.errors import OCRError
-from ocr_runner.http.errors import engine_call_error, respond_error
+from ocr_runner.images import decode_base64
+from ocr_runner.http.errors import engine_call_error, json_error, respond_error
 from ocr_runner.http.middleware import BodySizeLimit
 from ocr_runner.pipeline import PreparedRequest, build_response, prepare
 from ocr_runner.schemas import HealthResponse, OCRResponse
@@ -126,44 +126,46 @@ class DeepSeekOCR:
                                   base_size=base_size, image_size=image_size, crop_mode=crop_mode,
                                   max_new_tokens=max_new_tokens)
 
-    @bentoml.api(route="/upload-ocr")
+    @health_app.post("/upload-ocr", response_model=OCRResponse, summary="OCR an uploaded file (multipart)")
     async def upload_ocr(
-        self, ctx: bentoml.Context, file: Annotated[Path, Field(description="The image file.")],
-        task: Annotated[str, Field(description="ocr, markdown, figure, locate or describe.")] = "ocr",
-        prompt: Prompt = None, text_to_locate: str | None = None,
-        base_size: BaseSize = settings.base_size, image_size: ImageSize = settings.image_size,
-        crop_mode: CropMode = settings.crop_mode, max_new_tokens: MaxTokens = None,
-    ) -> OCRResponse:
-        """Multipart upload: ``file`` plus the task and options as form fields."""
+        self,
+        file: Annotated[UploadFile, File(description="The image file (PNG, JPEG, TIFF, WebP, BMP, GIF).")],
+        task: Annotated[str, Form(description="ocr, markdown, figure, locate or describe.")] = "ocr",
+        prompt: Annotated[str | None, Form()] = None,
+        text_to_locate: Annotated[str | None, Form()] = None,
+        base_size: Annotated[int, Form()] = settings.base_size,
+        image_size: Annotated[int, Form()] = settings.image_size,
+        crop_mode: Annotated[bool, Form()] = settings.crop_mode,
+        max_new_tokens: Annotated[int | None, Form()] = None,
+    ) -> JSONResponse:
+        """Multipart upload: ``file`` plus the task and options as form fields.
+
+        Served by FastAPI rather than ``@bentoml.api`` so that a form value is never fetched
+        as a URL and malformed forms get a 4xx.
+        """
         try:
-            parsed = parse_task(str(task))
-            data = Path(file).read_bytes()
+            response = await self._process(
+                parse_task(task), await file.read(), field="file", prompt=prompt, text_to_locate=text_to_locate,
+                base_size=base_size, image_size=image_size, crop_mode=crop_mode, max_new_tokens=max_new_tokens,
+            )
+            return JSONResponse(response.model_dump())
         except OCRError as exc:
-            return respond_error(ctx, exc)
-        return await self._run(ctx, parsed, data, field="file", prompt=prompt, text_to_locate=text_to_locate,
-                               base_size=base_size, image_size=image_size, crop_mode=crop_mode,
-                               max_new_tokens=max_new_tokens)
+            return json_error(exc)
 
     async def _answer(self, ctx: bentoml.Context, task: Task, image_base64: str, **options) -> OCRResponse:
-        from ocr_runner.images import decode_base64
-
         try:
-            data = decode_base64(image_base64)
+            return await self._process(task, decode_base64(image_base64), **options)
         except OCRError as exc:
             return respond_error(ctx, exc)
-        return await self._run(ctx, task, data, **options)
 
-    async def _run(self, ctx: bentoml.Context, task: Task, data: bytes, **options) -> OCRResponse:
+    async def _process(self, task: Task, data: bytes, **options) -> OCRResponse:
+        prepared: PreparedRequest = prepare(settings, task=task, image=data, **options)
+        started = time.perf_counter()
         try:
-            prepared: PreparedRequest = prepare(settings, task=task, image=data, **options)
-            started = time.perf_counter()
-            try:
-                [result] = await self.engine.to_async.infer([prepared.job])
-            except Exception as exc:  # noqa: BLE001 - classified into 503/504/500
-                raise engine_call_error(exc) from exc
-            return build_response(prepared, result, (time.perf_counter() - started) * 1000)
-        except OCRError as exc:
-            return respond_error(ctx, exc)
+            [result] = await self.engine.to_async.infer([prepared.job])
+        except Exception as exc:  # noqa: BLE001 - classified into 503/504/500
+            raise engine_call_error(exc) from exc
+        return build_response(prepared, result, (time.perf_counter() - started) * 1000)
 
 
 DeepSeekOCR.add_asgi_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes)

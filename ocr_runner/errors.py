@@ -23,7 +23,9 @@ class InvalidInput(OCRError):
 
 
 class UnsupportedMediaType(OCRError):
-    status = 415
+    """A recognised file type this endpoint cannot read (e.g. a PDF where an image is expected)."""
+
+    status = 422
     code = "unsupported_media_type"
 
 

@@ -29,3 +29,11 @@ def respond_error(ctx: Any, exc: OCRError) -> OCRResponse:
     if isinstance(exc, Overloaded):
         ctx.response.headers["Retry-After"] = str(exc.retry_after_s)
     return error_response(exc)
+
+
+def json_error(exc: OCRError) -> Any:
+    """The same error body as a standalone response (for routes outside ``@bentoml.api``)."""
+    from starlette.responses import JSONResponse
+
+    headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, Overloaded) else None
+    return JSONResponse(error_response(exc).model_dump(), status_code=exc.status, headers=headers)
