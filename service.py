@@ -19,6 +19,7 @@ from pydantic import Field
 from ocr_runner.engines import EngineHealth, EngineJob, EngineResult, create_engine
 from ocr_runner.errors import OCRError
 from ocr_runner.images import decode_base64
+from ocr_runner.http.engine_client import call_with_reconnect
 from ocr_runner.http.errors import engine_call_error, json_error, respond_error
 from ocr_runner.http.middleware import BodySizeLimit
 from ocr_runner.pipeline import PreparedRequest, build_response, prepare
@@ -162,7 +163,7 @@ class DeepSeekOCR:
         prepared: PreparedRequest = prepare(settings, task=task, image=data, **options)
         started = time.perf_counter()
         try:
-            [result] = await self.engine.to_async.infer([prepared.job])
+            [result] = await call_with_reconnect(lambda: self.engine.to_async.infer([prepared.job]))
         except Exception as exc:  # noqa: BLE001 - classified into 503/504/500
             raise engine_call_error(exc) from exc
         return build_response(prepared, result, (time.perf_counter() - started) * 1000)
