@@ -1,14 +1,15 @@
 """BentoML composition root: settings -> engine service (batched) -> API service (typed endpoints).
 
 Two services because BentoML only batches calls that arrive through its dispatcher:
-the API service validates and decodes each request, then calls the engine's
-batchable ``infer`` with one job; concurrent calls are merged into batches there.
+the API service validates and decodes each request (PDFs become pages), then calls
+the engine's batchable ``infer`` once per page; concurrent calls merge into batches.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-import time
+from collections.abc import AsyncGenerator
 from typing import Annotated
 
 import bentoml
@@ -16,14 +17,16 @@ from fastapi import FastAPI, File, Form, UploadFile
 from fastapi.responses import JSONResponse
 from pydantic import Field
 
+from ocr_runner.cache import ResultCache
 from ocr_runner.engines import EngineHealth, EngineJob, EngineResult, create_engine
-from ocr_runner.errors import OCRError
-from ocr_runner.images import decode_base64
+from ocr_runner.errors import OCRError, UnprocessableRequest
 from ocr_runner.http.engine_client import call_with_reconnect
 from ocr_runner.http.errors import engine_call_error, json_error, respond_error
 from ocr_runner.http.middleware import BodySizeLimit
-from ocr_runner.pipeline import PreparedRequest, build_response, prepare
-from ocr_runner.schemas import HealthResponse, OCRResponse
+from ocr_runner.images import decode_base64
+from ocr_runner.orchestrator import Orchestrator
+from ocr_runner.pipeline import DocumentRequest
+from ocr_runner.schemas import BatchItem, BatchItemResult, BatchResponse, HealthResponse, OCRResponse
 from ocr_runner.settings import load_settings
 from ocr_runner.tasks import Task, parse_task
 
@@ -35,12 +38,15 @@ settings = load_settings()
 NO_RECYCLING = {"max_requests": 1_000_000_000, "max_age": 1e9}
 EXAMPLE_PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4//8/AAX+Av4N70a4AAAAAElFTkSuQmCC"
 
-ImageB64 = Annotated[str, Field(description="The image, base64 (a data: URL prefix is accepted).", examples=[EXAMPLE_PNG])]
+ImageB64 = Annotated[
+    str, Field(description="The image or PDF, base64 (a data: URL prefix is accepted).", examples=[EXAMPLE_PNG])
+]
 Prompt = Annotated[str | None, Field(description="Replace the task's official prompt; <image> is added if missing.")]
 BaseSize = Annotated[int, Field(description="Global view size: 512, 640, 768, 1024 or 1280.", examples=[1024])]
 ImageSize = Annotated[int, Field(description="Tile size: 512, 640, 768, 1024 or 1280.", examples=[640])]
 CropMode = Annotated[bool, Field(description="Tile large images (DeepSeek 'Gundam' mode).")]
 MaxTokens = Annotated[int | None, Field(description="Cap on generated tokens for this request.")]
+Pages = Annotated[str | None, Field(description="PDF page range, e.g. '1-3,5,8-' (all pages when omitted).")]
 
 
 @bentoml.service(
@@ -66,17 +72,32 @@ class OCREngine:
         return self.engine.health()
 
 
-health_app = FastAPI()
+http_app = FastAPI()
 
 
-@bentoml.service(name="deepseek-ocr", traffic={"timeout": settings.request_timeout_s + 30}, http={"host": settings.host, "port": settings.port})
-@bentoml.asgi_app(health_app, path="/")
+@bentoml.service(
+    name="deepseek-ocr",
+    traffic={"timeout": settings.request_timeout_s + 30},
+    http={"host": settings.host, "port": settings.port},
+)
+@bentoml.asgi_app(http_app, path="/")
 class DeepSeekOCR:
-    """DeepSeek-OCR over HTTP: one endpoint per task, requests batched on the engine."""
+    """DeepSeek-OCR over HTTP: one endpoint per task, pages batched on the engine."""
 
     engine = bentoml.depends(OCREngine)
 
-    @health_app.get("/health", response_model=HealthResponse)
+    def __init__(self) -> None:
+        cache = ResultCache(settings.cache_max_bytes) if settings.cache_enabled else None
+        self.orchestrator = Orchestrator(settings, self._infer, cache)
+
+    async def _infer(self, job: EngineJob) -> EngineResult:
+        try:
+            [result] = await call_with_reconnect(lambda: self.engine.to_async.infer([job]))
+        except Exception as exc:  # noqa: BLE001 - classified into 503/504/500
+            raise engine_call_error(exc) from exc
+        return result
+
+    @http_app.get("/health", response_model=HealthResponse)
     async def health(self) -> JSONResponse:
         try:
             facts = await self.engine.to_async.health()
@@ -89,48 +110,91 @@ class DeepSeekOCR:
     async def ocr(
         self, ctx: bentoml.Context, image_base64: ImageB64, prompt: Prompt = None,
         base_size: BaseSize = settings.base_size, image_size: ImageSize = settings.image_size,
-        crop_mode: CropMode = settings.crop_mode, max_new_tokens: MaxTokens = None,
+        crop_mode: CropMode = settings.crop_mode, max_new_tokens: MaxTokens = None, pages: Pages = None,
     ) -> OCRResponse:
-        """Free OCR: the text of the image in reading order."""
+        """Free OCR: the text of the image (or of each PDF page) in reading order."""
         return await self._answer(ctx, Task.OCR, image_base64, prompt=prompt, base_size=base_size,
-                                  image_size=image_size, crop_mode=crop_mode, max_new_tokens=max_new_tokens)
+                                  image_size=image_size, crop_mode=crop_mode, max_new_tokens=max_new_tokens,
+                                  pages=pages)
 
     @bentoml.api(route="/document-to-markdown")
     async def document_to_markdown(
         self, ctx: bentoml.Context, image_base64: ImageB64, prompt: Prompt = None,
         base_size: BaseSize = settings.base_size, image_size: ImageSize = settings.image_size,
-        crop_mode: CropMode = settings.crop_mode, max_new_tokens: MaxTokens = None,
+        crop_mode: CropMode = settings.crop_mode, max_new_tokens: MaxTokens = None, pages: Pages = None,
     ) -> OCRResponse:
-        """Convert a document page to markdown; layout boxes come back in pixels."""
+        """Convert a document page (or a PDF) to markdown; layout boxes come back in pixels."""
         return await self._answer(ctx, Task.MARKDOWN, image_base64, prompt=prompt, base_size=base_size,
-                                  image_size=image_size, crop_mode=crop_mode, max_new_tokens=max_new_tokens)
+                                  image_size=image_size, crop_mode=crop_mode, max_new_tokens=max_new_tokens,
+                                  pages=pages)
 
     @bentoml.api(route="/parse-figure")
     async def parse_figure(
         self, ctx: bentoml.Context, image_base64: ImageB64, prompt: Prompt = None,
         base_size: BaseSize = settings.base_size, image_size: ImageSize = settings.image_size,
-        crop_mode: CropMode = settings.crop_mode, max_new_tokens: MaxTokens = None,
+        crop_mode: CropMode = settings.crop_mode, max_new_tokens: MaxTokens = None, pages: Pages = None,
     ) -> OCRResponse:
         """Parse a chart or figure."""
         return await self._answer(ctx, Task.FIGURE, image_base64, prompt=prompt, base_size=base_size,
-                                  image_size=image_size, crop_mode=crop_mode, max_new_tokens=max_new_tokens)
+                                  image_size=image_size, crop_mode=crop_mode, max_new_tokens=max_new_tokens,
+                                  pages=pages)
 
     @bentoml.api(route="/locate-text")
     async def locate_text(
         self, ctx: bentoml.Context, image_base64: ImageB64,
         text_to_locate: Annotated[str, Field(description="The text to find.", examples=["Total"])] = "",
         base_size: BaseSize = settings.base_size, image_size: ImageSize = settings.image_size,
-        crop_mode: CropMode = settings.crop_mode, max_new_tokens: MaxTokens = None,
+        crop_mode: CropMode = settings.crop_mode, max_new_tokens: MaxTokens = None, pages: Pages = None,
     ) -> OCRResponse:
-        """Find where a text appears; boxes come back in pixels of the original image."""
+        """Find where a text appears; boxes come back in pixels, with page numbers for PDFs."""
         return await self._answer(ctx, Task.LOCATE, image_base64, text_to_locate=text_to_locate,
                                   base_size=base_size, image_size=image_size, crop_mode=crop_mode,
-                                  max_new_tokens=max_new_tokens)
+                                  max_new_tokens=max_new_tokens, pages=pages)
 
-    @health_app.post("/upload-ocr", response_model=OCRResponse, summary="OCR an uploaded file (multipart)")
+    @bentoml.api(route="/batch")
+    async def batch(
+        self, ctx: bentoml.Context,
+        items: Annotated[list[BatchItem], Field(description="Documents to read, each with its own task.")],
+    ) -> BatchResponse:
+        """Many images or PDFs in one request: results in order, a failed item reported in place."""
+        if not 1 <= len(items) <= settings.max_batch_items:
+            error = UnprocessableRequest(f"items must hold 1 to {settings.max_batch_items} documents", field="items")
+            respond_error(ctx, error)
+            return BatchResponse(success=False, results=[])
+        requests = [self._batch_request(item) for item in items]
+        answers = await self.orchestrator.run_many(requests)
+        results = [BatchItemResult(**response.model_dump(), status=status) for response, status in answers]
+        return BatchResponse(success=all(r.success for r in results), results=results)
+
+    @bentoml.api(route="/stream")
+    async def stream(
+        self, ctx: bentoml.Context, image_base64: ImageB64,
+        task: Annotated[str, Field(description="ocr, markdown, figure, locate or describe.")] = "ocr",
+        prompt: Prompt = None, text_to_locate: str | None = None,
+        base_size: BaseSize = settings.base_size, image_size: ImageSize = settings.image_size,
+        crop_mode: CropMode = settings.crop_mode, max_new_tokens: MaxTokens = None, pages: Pages = None,
+    ) -> AsyncGenerator[str, None]:
+        """JSON lines: one per page as it finishes (``"event": "page"``), then the whole response (``"done"``)."""
+        try:
+            request = DocumentRequest(
+                task=parse_task(task), data=decode_base64(image_base64), prompt=prompt, text_to_locate=text_to_locate,
+                base_size=base_size, image_size=image_size, crop_mode=crop_mode, max_new_tokens=max_new_tokens,
+                pages=pages,
+            )
+            document = await self.orchestrator.prepare(request)
+        except OCRError as exc:
+            respond_error(ctx, exc)
+            yield json.dumps({"event": "done", **exc_body(exc)}) + "\n"
+            return
+        ctx.response.headers["Content-Type"] = "application/x-ndjson"
+        async for item in self.orchestrator.stream(document):
+            event = "done" if isinstance(item, OCRResponse) else "page"
+            yield json.dumps({"event": event, **item.model_dump()}) + "\n"
+
+    @http_app.post("/upload-ocr", response_model=OCRResponse, summary="OCR an uploaded file (multipart)")
     async def upload_ocr(
         self,
-        file: Annotated[UploadFile, File(description="The image file (PNG, JPEG, TIFF, WebP, BMP, GIF).")],
+        file: Annotated[UploadFile, File(description="An image (PNG, JPEG, TIFF, WebP, BMP, GIF) or a PDF.")],
         task: Annotated[str, Form(description="ocr, markdown, figure, locate or describe.")] = "ocr",
         prompt: Annotated[str | None, Form()] = None,
         text_to_locate: Annotated[str | None, Form()] = None,
@@ -138,6 +202,7 @@ class DeepSeekOCR:
         image_size: Annotated[int, Form()] = settings.image_size,
         crop_mode: Annotated[bool, Form()] = settings.crop_mode,
         max_new_tokens: Annotated[int | None, Form()] = None,
+        pages: Annotated[str | None, Form(description="PDF page range, e.g. '1-3,5'.")] = None,
     ) -> JSONResponse:
         """Multipart upload: ``file`` plus the task and options as form fields.
 
@@ -145,28 +210,35 @@ class DeepSeekOCR:
         as a URL and malformed forms get a 4xx.
         """
         try:
-            response = await self._process(
-                parse_task(task), await file.read(), field="file", prompt=prompt, text_to_locate=text_to_locate,
-                base_size=base_size, image_size=image_size, crop_mode=crop_mode, max_new_tokens=max_new_tokens,
+            request = DocumentRequest(
+                task=parse_task(task), data=await file.read(), field="file", prompt=prompt,
+                text_to_locate=text_to_locate, base_size=base_size, image_size=image_size, crop_mode=crop_mode,
+                max_new_tokens=max_new_tokens, pages=pages,
             )
-            return JSONResponse(response.model_dump())
+            return JSONResponse((await self.orchestrator.run(request)).model_dump())
         except OCRError as exc:
             return json_error(exc)
 
     async def _answer(self, ctx: bentoml.Context, task: Task, image_base64: str, **options) -> OCRResponse:
         try:
-            return await self._process(task, decode_base64(image_base64), **options)
+            request = DocumentRequest(task=task, data=decode_base64(image_base64), **options)
+            return await self.orchestrator.run(request)
         except OCRError as exc:
             return respond_error(ctx, exc)
 
-    async def _process(self, task: Task, data: bytes, **options) -> OCRResponse:
-        prepared: PreparedRequest = prepare(settings, task=task, image=data, **options)
-        started = time.perf_counter()
+    @staticmethod
+    def _batch_request(item: BatchItem) -> DocumentRequest | OCRError:
         try:
-            [result] = await call_with_reconnect(lambda: self.engine.to_async.infer([prepared.job]))
-        except Exception as exc:  # noqa: BLE001 - classified into 503/504/500
-            raise engine_call_error(exc) from exc
-        return build_response(prepared, result, (time.perf_counter() - started) * 1000)
+            options = item.model_dump(exclude={"image_base64", "task"})
+            return DocumentRequest(task=parse_task(item.task), data=decode_base64(item.image_base64), **options)
+        except OCRError as exc:
+            return exc
+
+
+def exc_body(exc: OCRError) -> dict:
+    from ocr_runner.pipeline import error_response
+
+    return error_response(exc).model_dump()
 
 
 DeepSeekOCR.add_asgi_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes)

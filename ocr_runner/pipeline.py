@@ -1,90 +1,139 @@
-"""Request preparation and response building around one engine call (no HTTP here).
+"""Request preparation and response assembly around engine calls (no HTTP here).
 
-``prepare`` validates and decodes everything a client sent, so a bad request fails
-alone before it reaches a batch; ``build_response`` post-processes one engine result.
+``prepare`` validates and decodes everything a client sent (images, PDFs, options),
+so a bad request fails alone before it reaches a batch; ``page_result`` and
+``assemble`` post-process engine results into the seed-shaped response.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from .documents import Page, load_document
 from .engines.base import EngineJob, EngineResult
 from .errors import EngineItemFailed, InvalidInput, OCRError, UnprocessableRequest
 from .grounding import extract_boxes, strip_grounding
-from .images import load_image
 from .modes import ResolutionMode, validate_mode
-from .schemas import BoxOut, Metadata, OCRResponse, ResolutionModeOut, Timings
+from .schemas import BoxOut, Metadata, OCRResponse, PageResult, PageTimings, ResolutionModeOut, Timings
 from .settings import Settings
 from .tasks import Task, build_prompt
 
+PAGE_SEPARATOR = "\n\n<--- Page Split --->\n\n"
+
 
 @dataclass(frozen=True)
-class PreparedRequest:
+class DocumentRequest:
+    """What a client asked for, before validation."""
+
+    task: Task
+    data: bytes
+    field: str = "image_base64"
+    prompt: str | None = None
+    base_size: int | None = None
+    image_size: int | None = None
+    crop_mode: bool | None = None
+    text_to_locate: str | None = None
+    max_new_tokens: int | None = None
+    pages: str | None = None
+
+
+@dataclass(frozen=True)
+class PreparedPage:
+    page: Page
     job: EngineJob
+
+
+@dataclass(frozen=True)
+class PreparedDocument:
+    task: Task
+    prompt: str
     requested: ResolutionMode
-    width: int
-    height: int
+    document_type: str
+    page_count: int
+    pages: list[PreparedPage]
     decode_ms: float
-    started: float
+    started: float = field(default_factory=time.perf_counter)
 
 
-def prepare(
-    settings: Settings,
-    *,
-    task: Task,
-    image: bytes,
-    prompt: str | None = None,
-    base_size: int | None = None,
-    image_size: int | None = None,
-    crop_mode: bool | None = None,
-    text_to_locate: str | None = None,
-    max_new_tokens: int | None = None,
-    field: str = "image_base64",
-) -> PreparedRequest:
+@dataclass(frozen=True)
+class PageOutcome:
+    """One page's engine result, or the error that stopped it."""
+
+    result: EngineResult | None
+    error: OCRError | None
+    engine_ms: float
+    cache_hit: bool = False
+
+
+def prepare(settings: Settings, request: DocumentRequest) -> PreparedDocument:
     started = time.perf_counter()
-    if prompt is not None and len(prompt) > settings.max_prompt_chars:
+    if request.prompt is not None and len(request.prompt) > settings.max_prompt_chars:
         raise UnprocessableRequest(f"prompt is longer than {settings.max_prompt_chars} characters", field="prompt")
-    if max_new_tokens is not None and not 1 <= max_new_tokens <= settings.max_new_tokens:
+    if request.max_new_tokens is not None and not 1 <= request.max_new_tokens <= settings.max_new_tokens:
         raise UnprocessableRequest(
             f"max_new_tokens must be between 1 and {settings.max_new_tokens}", field="max_new_tokens"
         )
     requested = validate_mode(
-        settings.base_size if base_size is None else base_size,
-        settings.image_size if image_size is None else image_size,
-        settings.crop_mode if crop_mode is None else crop_mode,
+        settings.base_size if request.base_size is None else request.base_size,
+        settings.image_size if request.image_size is None else request.image_size,
+        settings.crop_mode if request.crop_mode is None else request.crop_mode,
     )
-    full_prompt = build_prompt(task, prompt, text_to_locate)
-    decoded = load_image(image, max_pixels=settings.max_image_pixels, field=field)
-    job = EngineJob(
-        image=image,
-        task=task,
-        prompt=full_prompt,
+    prompt = build_prompt(request.task, request.prompt, request.text_to_locate)
+    document = load_document(
+        request.data,
+        field=request.field,
+        pages=request.pages,
+        max_pages=settings.max_pdf_pages,
+        max_pixels=settings.max_image_pixels,
         base_size=requested.base_size,
-        image_size=requested.image_size,
         crop_mode=requested.crop_mode,
-        max_new_tokens=max_new_tokens,
-        locate_text=(text_to_locate or "").strip() or None,
     )
-    return PreparedRequest(
-        job=job,
+    locate_text = (request.text_to_locate or "").strip() or None
+    pages = [
+        PreparedPage(
+            page,
+            EngineJob(
+                image=page.image,
+                task=request.task,
+                prompt=prompt,
+                base_size=requested.base_size,
+                image_size=requested.image_size,
+                crop_mode=requested.crop_mode,
+                max_new_tokens=request.max_new_tokens,
+                locate_text=locate_text,
+            ),
+        )
+        for page in document.pages
+    ]
+    return PreparedDocument(
+        task=request.task,
+        prompt=prompt,
         requested=requested,
-        width=decoded.width,
-        height=decoded.height,
+        document_type=document.kind,
+        page_count=document.page_count,
+        pages=pages,
         decode_ms=(time.perf_counter() - started) * 1000,
         started=started,
     )
 
 
-def build_response(prepared: PreparedRequest, result: EngineResult, engine_ms: float) -> OCRResponse:
-    """Turn one engine result into the seed-shaped response, boxes converted to pixels."""
-    if result.error is not None:
-        if result.error_status and 400 <= result.error_status < 500:
-            raise InvalidInput(result.error, field="image")
-        raise EngineItemFailed(f"the engine failed on this image: {result.error}")
-    task = prepared.job.task
-    boxes = extract_boxes(result.text, prepared.width, prepared.height)
-    text = result.text if task is Task.LOCATE else strip_grounding(result.text)
+def outcome_error(result: EngineResult) -> OCRError:
+    """The typed error for an engine result that carries one."""
+    if result.error_status and 400 <= result.error_status < 500:
+        return InvalidInput(result.error or "invalid image", field="image")
+    return EngineItemFailed(f"the engine failed on this image: {result.error}")
+
+
+def page_result(task: Task, prepared: PreparedPage, outcome: PageOutcome) -> PageResult:
+    page = prepared.page
+    base = {"page": page.number, "image_width": page.width, "image_height": page.height}
+    result = outcome.result
+    error = outcome.error or (outcome_error(result) if result is not None and result.error is not None else None)
+    if error is not None or result is None:
+        error = error or EngineItemFailed("no result")
+        return PageResult(success=False, error=error.message, error_code=error.code, **base)
+    boxes = [BoxOut(**vars(b), page=page.number) for b in extract_boxes(result.text, page.width, page.height)]
     effective = None
     if result.effective_base_size is not None:
         effective = ResolutionModeOut(
@@ -92,32 +141,76 @@ def build_response(prepared: PreparedRequest, result: EngineResult, engine_ms: f
             image_size=result.effective_image_size or result.effective_base_size,
             crop_mode=bool(result.effective_crop_mode),
         )
-    metadata = Metadata(
-        prompt=prepared.job.prompt,
-        task=task.value,
-        engine=result.engine,
-        model=result.model,
-        requested_mode=ResolutionModeOut(**vars(prepared.requested)),
-        effective_mode=effective,
-        image_width=prepared.width,
-        image_height=prepared.height,
+    return PageResult(
+        success=True,
+        result=result.text if task is Task.LOCATE else strip_grounding(result.text),
+        raw_result=result.text,
+        boxes=boxes,
         output_tokens=result.output_tokens,
         batch_size=result.batch_size,
-        timings=Timings(
-            decode_ms=round(prepared.decode_ms, 2),
-            engine_ms=round(engine_ms, 2),
-            inference_ms=round(result.inference_ms, 2),
-            total_ms=round((time.perf_counter() - prepared.started) * 1000, 2),
-        ),
+        effective_mode=effective,
+        cache_hit=outcome.cache_hit,
+        timings=PageTimings(engine_ms=round(outcome.engine_ms, 2), inference_ms=round(result.inference_ms, 2)),
         note=result.note,
+        **base,
+    )
+
+
+def assemble(document: PreparedDocument, outcomes: list[PageOutcome]) -> OCRResponse:
+    """The response for a whole document; a single image keeps the seed's exact shape.
+
+    Raises the page's typed error when a single image failed, or when every page of a PDF did.
+    """
+    pages = [page_result(document.task, p, o) for p, o in zip(document.pages, outcomes)]
+    succeeded = [(p, o) for p, o in zip(pages, outcomes) if p.success and o.result is not None]
+    if not succeeded:
+        first = outcomes[0]
+        if first.error is not None:
+            raise first.error
+        if first.result is not None and first.result.error is not None:
+            raise outcome_error(first.result)
+        raise EngineItemFailed("no page could be read")
+    first_page, first_outcome = succeeded[0]
+    engine_result = first_outcome.result
+    assert engine_result is not None
+    joiner = PAGE_SEPARATOR if document.document_type == "pdf" else ""
+    metadata = Metadata(
+        prompt=document.prompt,
+        task=document.task.value,
+        engine=engine_result.engine,
+        model=engine_result.model,
+        requested_mode=ResolutionModeOut(**vars(document.requested)),
+        effective_mode=first_page.effective_mode,
+        image_width=document.pages[0].page.width,
+        image_height=document.pages[0].page.height,
+        output_tokens=_sum_or_none([p.output_tokens for p in pages if p.success]),
+        batch_size=max((p.batch_size or 1) for p in pages if p.success),
+        timings=Timings(
+            decode_ms=round(document.decode_ms, 2),
+            engine_ms=round(max(o.engine_ms for o in outcomes), 2),
+            inference_ms=round(sum(o.result.inference_ms for o in outcomes if o.result is not None), 2),
+            total_ms=round((time.perf_counter() - document.started) * 1000, 2),
+        ),
+        note=engine_result.note,
+        document_type=document.document_type,
+        page_count=document.page_count,
+        pages_selected=[p.page.number for p in document.pages],
+        failed_pages=[p.page for p in pages if not p.success],
+        cache_hit=all(o.cache_hit for o in outcomes),
     )
     return OCRResponse(
         success=True,
-        result=text,
-        raw_result=result.text,
-        boxes=[BoxOut(**vars(b)) for b in boxes],
+        result=joiner.join(p.result or "" for p in pages if p.success),
+        raw_result=joiner.join(p.raw_result or "" for p in pages if p.success),
+        boxes=[box for p in pages for box in p.boxes],
+        pages=pages if document.document_type == "pdf" else [],
         metadata=metadata,
     )
+
+
+def _sum_or_none(values: list[int | None]) -> int | None:
+    present = [v for v in values if v is not None]
+    return sum(present) if present else None
 
 
 def error_response(exc: OCRError) -> OCRResponse:

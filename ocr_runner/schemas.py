@@ -1,4 +1,4 @@
-"""Pydantic models at the HTTP edge. Field names keep the FastAPI seed's shape."""
+"""Pydantic models at the HTTP edge. Field names keep the FastAPI seed's shape; new ones are additions."""
 
 from __future__ import annotations
 
@@ -6,13 +6,14 @@ from pydantic import BaseModel, Field
 
 
 class BoxOut(BaseModel):
-    """A grounding box in pixels of the original image (after EXIF rotation)."""
+    """A grounding box in pixels of the page image (after EXIF rotation; rendered size for PDFs)."""
 
     label: str = Field(description="What the box marks: the located text, or a layout class.")
     x1: int
     y1: int
     x2: int
     y2: int
+    page: int = Field(1, description="1-based page number the box is on.")
 
 
 class ResolutionModeOut(BaseModel):
@@ -22,10 +23,35 @@ class ResolutionModeOut(BaseModel):
 
 
 class Timings(BaseModel):
-    decode_ms: float = Field(description="Base64 and image decoding and validation in the API process.")
-    engine_ms: float = Field(description="Round trip to the engine: queueing, batching and inference.")
-    inference_ms: float = Field(description="The engine's batched inference call.")
+    decode_ms: float = Field(description="Decoding and validation (and PDF rendering) in the API process.")
+    engine_ms: float = Field(description="Wall time waiting for the engine: queueing, batching and inference.")
+    inference_ms: float = Field(description="The engine's batched inference calls, summed over pages.")
     total_ms: float
+
+
+class PageTimings(BaseModel):
+    engine_ms: float
+    inference_ms: float
+
+
+class PageResult(BaseModel):
+    """One page of a PDF; a failed page is reported in place."""
+
+    page: int
+    success: bool
+    result: str | None = None
+    raw_result: str | None = None
+    boxes: list[BoxOut] = Field(default_factory=list)
+    image_width: int
+    image_height: int
+    output_tokens: int | None = None
+    batch_size: int | None = None
+    effective_mode: ResolutionModeOut | None = None
+    cache_hit: bool = False
+    timings: PageTimings | None = None
+    note: str | None = None
+    error: str | None = None
+    error_code: str | None = None
 
 
 class Metadata(BaseModel):
@@ -37,21 +63,31 @@ class Metadata(BaseModel):
     effective_mode: ResolutionModeOut | None = Field(
         None, description="The mode the model actually ran; null for engines that read at native resolution."
     )
-    image_width: int
+    image_width: int = Field(description="The image's width; for a PDF, the first selected page's rendered width.")
     image_height: int
-    output_tokens: int | None = None
-    batch_size: int = Field(1, description="Size of the engine batch this request ran in.")
+    output_tokens: int | None = Field(None, description="Generated tokens, summed over pages.")
+    batch_size: int = Field(1, description="Largest engine batch any page of this request ran in.")
     timings: Timings
     note: str | None = None
+    document_type: str = Field("image", description="image or pdf")
+    page_count: int = Field(1, description="Pages in the file.")
+    pages_selected: list[int] = Field(default_factory=lambda: [1])
+    failed_pages: list[int] = Field(default_factory=list)
+    cache_hit: bool = Field(False, description="Every page was answered from the result cache.")
 
 
 class OCRResponse(BaseModel):
     """Seed-compatible response: ``success``, ``result``, ``metadata``; richer fields are additions."""
 
     success: bool
-    result: str | None = Field(None, description="Text, markdown or the locate answer; grounding tags removed.")
+    result: str | None = Field(
+        None, description="Text, markdown or the locate answer; for a PDF the pages joined by a page-split line."
+    )
     raw_result: str | None = Field(None, description="The engine's output before post-processing.")
-    boxes: list[BoxOut] = Field(default_factory=list, description="Grounding boxes in pixels.")
+    boxes: list[BoxOut] = Field(default_factory=list, description="Grounding boxes in pixels, with page numbers.")
+    pages: list[PageResult] = Field(
+        default_factory=list, description="Per-page results for PDFs; empty for a single image."
+    )
     metadata: Metadata | None = None
     error: str | None = Field(None, description="What was wrong, when success is false.")
     error_code: str | None = None
@@ -69,3 +105,28 @@ class HealthResponse(BaseModel):
     dtype: str | None = None
     attn_implementation: str | None = None
     reason: str = Field(description="Why this engine was chosen.")
+
+
+class BatchItem(BaseModel):
+    """One document of a /batch request: an image or a PDF with its own task and options."""
+
+    model_config = {"extra": "forbid"}
+
+    image_base64: str = Field(description="Image or PDF, base64.")
+    task: str = Field("ocr", description="ocr, markdown, figure, locate or describe.")
+    prompt: str | None = None
+    text_to_locate: str | None = None
+    base_size: int | None = None
+    image_size: int | None = None
+    crop_mode: bool | None = None
+    max_new_tokens: int | None = None
+    pages: str | None = Field(None, description="PDF page range, e.g. '1-3,5'.")
+
+
+class BatchItemResult(OCRResponse):
+    status: int = Field(description="The HTTP status this item would have had on its own.")
+
+
+class BatchResponse(BaseModel):
+    success: bool = Field(description="True when every item succeeded.")
+    results: list[BatchItemResult]

@@ -55,6 +55,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(50 * 1024 * 1024, ge=1024)
     max_image_pixels: int = Field(40_000_000, ge=64)
     max_prompt_chars: int = Field(4000, ge=16)
+    max_pdf_pages: int = Field(100, ge=1, description="Pages one request may select from a PDF.")
+    max_batch_items: int = Field(32, ge=1, description="Documents in one /batch request.")
+
+    # Result cache (in the API process)
+    cache_enabled: bool = True
+    cache_max_bytes: int = Field(64 * 1024 * 1024, ge=0)
 
     # Embedded CPU engine
     rapidocr_limit_side_len: int = Field(736, ge=32)

@@ -103,3 +103,11 @@ class BentoServer:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
         self._log.close()
+
+
+def make_pdf(pages: list[list[str]], password: str | None = None) -> bytes:
+    """A real multi-page PDF with one rendered text image per page (PIL's PDF writer)."""
+    images = [render_page(lines, size=(850, 1100), font_size=40) for lines in pages]
+    buffer = io.BytesIO()
+    images[0].save(buffer, format="PDF", save_all=True, append_images=images[1:], resolution=100.0)
+    return buffer.getvalue()

@@ -10,6 +10,7 @@ import pytest
 from tests.helpers import BentoServer
 
 BODY_LIMIT = 2_000_000
+MAX_PDF_PAGES = 6
 
 
 @pytest.fixture(scope="session")
@@ -26,11 +27,31 @@ def servers(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> 
                 "MIN_NEW_TOKENS": "12",
                 "MAX_BATCH_SIZE": "8",
                 "MAX_BODY_BYTES": str(BODY_LIMIT),
+                # Off here so that every request reaches the batched engine.
+                "CACHE_ENABLED": "false",
             },
             logs / "deepseek.log",
         ),
-        # The embedded CPU engine, with a latency limit low enough to overload on purpose.
-        "rapidocr": BentoServer({"ENGINE": "rapidocr", "MAX_LATENCY_MS": "2500"}, logs / "rapidocr.log"),
+        # The tiny model behind a latency limit low enough to overload on purpose.
+        "overload": BentoServer(
+            {
+                "ENGINE": "deepseek",
+                "DEVICE": "cpu",
+                "MODEL_NAME": str(tiny_checkpoint),
+                "MAX_NEW_TOKENS": "12",
+                "MIN_NEW_TOKENS": "12",
+                "MAX_BATCH_SIZE": "2",
+                "MAX_LATENCY_MS": "400",
+                "CACHE_ENABLED": "false",
+            },
+            logs / "overload.log",
+        ),
+        # The embedded CPU engine.
+        "rapidocr": BentoServer(
+            # Batches of two, so that a four-page PDF finishes in steps a stream can show.
+            {"ENGINE": "rapidocr", "MAX_PDF_PAGES": str(MAX_PDF_PAGES), "MAX_BATCH_SIZE": "2"},
+            logs / "rapidocr.log",
+        ),
     }
     try:
         for server in started.values():
@@ -47,6 +68,11 @@ def tiny_server(servers: dict[str, BentoServer]) -> BentoServer:
 
 
 @pytest.fixture(scope="session")
+def overload_server(servers: dict[str, BentoServer]) -> BentoServer:
+    return servers["overload"]
+
+
+@pytest.fixture(scope="session")
 def rapid_server(servers: dict[str, BentoServer]) -> BentoServer:
     return servers["rapidocr"]
 
@@ -57,7 +83,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     outcome = yield
     report = outcome.get_result()
     if report.when == "call" and report.failed:
-        for name in ("tiny_server", "rapid_server"):
+        for name in ("tiny_server", "rapid_server", "overload_server"):
             server = getattr(item, "funcargs", {}).get(name)
             if server is not None:
                 report.sections.append((f"{name} log (tail)", server.log_tail(6000)))

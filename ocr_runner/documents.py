@@ -1,0 +1,126 @@
+"""Documents: one image, or a PDF rasterised page by page with pypdfium2.
+
+A request's file becomes a list of pages, each an encoded image the engines read
+exactly like an uploaded image. Page ranges and limits are checked here, before
+any page reaches the engine.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import threading
+from dataclasses import dataclass
+
+from .errors import InvalidInput, PayloadTooLarge
+from .images import PDF_MAGIC, load_image
+
+# PDFium is not thread-safe; every call into it goes through this lock.
+_PDFIUM_LOCK = threading.Lock()
+_RANGE_PART = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d*)\s*)?$")
+
+
+@dataclass(frozen=True)
+class Page:
+    number: int  # 1-based, as printed in the document
+    image: bytes
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class Document:
+    kind: str  # "image" or "pdf"
+    page_count: int  # pages in the whole file
+    pages: list[Page]  # the selected pages, in order
+
+
+def is_pdf(data: bytes) -> bool:
+    return data[:1024].lstrip().startswith(PDF_MAGIC)
+
+
+def parse_page_range(spec: str | None, page_count: int, field: str = "pages") -> list[int]:
+    """``"1-3,5,8-"`` to sorted unique 1-based page numbers; ``None``/empty means every page."""
+    if spec is None or not spec.strip():
+        return list(range(1, page_count + 1))
+    selected: set[int] = set()
+    for part in spec.split(","):
+        match = _RANGE_PART.match(part)
+        if not match:
+            raise InvalidInput(f"{field}={spec!r} is not a page range like '1-3,5,8-'", field=field)
+        first = int(match.group(1))
+        last = first if match.group(2) is None else int(match.group(2) or page_count)
+        if first < 1 or last < first:
+            raise InvalidInput(f"{field}: {part.strip()!r} is not a valid range", field=field)
+        if last > page_count:
+            raise InvalidInput(f"{field}: page {last} is out of bounds (the document has {page_count})", field=field)
+        selected.update(range(first, last + 1))
+    return sorted(selected)
+
+
+def pdf_dpi(base_size: int, crop_mode: bool, page_long_side_pt: float) -> float:
+    """Render resolution: 144 DPI for tiled reading, else just enough for the global view."""
+    if crop_mode:
+        return 144.0
+    return max(72.0, min(144.0, base_size / (page_long_side_pt / 72.0)))
+
+
+def load_document(
+    data: bytes,
+    *,
+    field: str,
+    pages: str | None,
+    max_pages: int,
+    max_pixels: int,
+    base_size: int,
+    crop_mode: bool,
+) -> Document:
+    if not is_pdf(data):
+        if pages is not None and pages.strip() not in ("", "1", "1-1", "1-"):
+            raise InvalidInput(f"{field} is a single image; {pages=} is out of bounds", field="pages")
+        image = load_image(data, max_pixels=max_pixels, field=field)
+        return Document("image", 1, [Page(1, data, image.width, image.height)])
+    with _PDFIUM_LOCK:
+        return _render_pdf(data, field, pages, max_pages, max_pixels, base_size, crop_mode)
+
+
+def _render_pdf(
+    data: bytes, field: str, pages: str | None, max_pages: int, max_pixels: int, base_size: int, crop_mode: bool
+) -> Document:
+    import pypdfium2 as pdfium
+
+    try:
+        pdf = pdfium.PdfDocument(data)
+    except pdfium.PdfiumError as exc:
+        if "password" in str(exc).lower():
+            raise InvalidInput(f"{field} is an encrypted PDF; send it without a password", field=field) from None
+        raise InvalidInput(f"{field} is not a readable PDF ({exc})", field=field) from None
+    try:
+        page_count = len(pdf)
+        if page_count == 0:
+            raise InvalidInput(f"{field} is a PDF with no pages", field=field)
+        numbers = parse_page_range(pages, page_count)
+        if len(numbers) > max_pages:
+            raise PayloadTooLarge(
+                f"{len(numbers)} pages selected, over the limit of {max_pages}; use 'pages' to pick a range",
+                field="pages",
+            )
+        rendered = []
+        for number in numbers:
+            page = pdf[number - 1]
+            try:
+                width_pt, height_pt = page.get_size()
+                scale = pdf_dpi(base_size, crop_mode, max(width_pt, height_pt)) / 72.0
+                if width_pt * scale * height_pt * scale > max_pixels:
+                    raise PayloadTooLarge(f"page {number} would render over the pixel limit of {max_pixels}", field=field)
+                image = page.render(scale=scale).to_pil().convert("RGB")
+            except pdfium.PdfiumError as exc:
+                raise InvalidInput(f"{field}: page {number} could not be rendered ({exc})", field=field) from None
+            finally:
+                page.close()
+            buffer = io.BytesIO()
+            image.save(buffer, format="PNG", compress_level=1)
+            rendered.append(Page(number, buffer.getvalue(), image.width, image.height))
+        return Document("pdf", page_count, rendered)
+    finally:
+        pdf.close()

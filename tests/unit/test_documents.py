@@ -1,0 +1,81 @@
+from pathlib import Path
+
+import pytest
+
+from ocr_runner.documents import load_document, parse_page_range, pdf_dpi
+from ocr_runner.errors import InvalidInput, PayloadTooLarge
+from tests.helpers import encode, make_pdf, render_page
+
+pytestmark = pytest.mark.unit
+EVAL = Path(__file__).resolve().parents[3] / "shared" / "eval"
+OPTIONS = {"field": "file", "max_pages": 10, "max_pixels": 40_000_000, "base_size": 1024, "crop_mode": True}
+
+
+@pytest.mark.parametrize(
+    ("spec", "pages"),
+    [(None, [1, 2, 3, 4, 5]), ("", [1, 2, 3, 4, 5]), ("2", [2]), ("1-3", [1, 2, 3]), ("4-", [4, 5]),
+     ("5,1,3-4,3", [1, 3, 4, 5]), (" 2 - 3 ", [2, 3])],
+)
+def test_page_ranges(spec, pages):
+    assert parse_page_range(spec, 5) == pages
+
+
+@pytest.mark.parametrize("spec", ["0", "6", "3-2", "1-9", "a", "1,,2", "-3", "1-2-3"])
+def test_bad_page_ranges_are_400(spec):
+    with pytest.raises(InvalidInput) as info:
+        parse_page_range(spec, 5)
+    assert info.value.field == "pages"
+
+
+def test_pdf_pages_render_in_order():
+    pdf = make_pdf([["page one"], ["page two"], ["page three"]])
+    document = load_document(pdf, pages="3,1", **OPTIONS)
+    assert document.kind == "pdf" and document.page_count == 3
+    assert [p.number for p in document.pages] == [1, 3]
+    # 850x1100 px at 100 DPI is 8.5x11 in; rendered at 144 DPI in crop mode.
+    assert (document.pages[0].width, document.pages[0].height) == (1224, 1584)
+
+
+def test_dpi_follows_the_mode():
+    assert pdf_dpi(1024, True, 792) == 144
+    assert pdf_dpi(1024, False, 792) == pytest.approx(1024 / 11)
+    assert pdf_dpi(512, False, 4000) == 72
+
+
+def test_too_many_pages_is_413_and_names_the_limit():
+    pdf = make_pdf([["x"]] * 4)
+    with pytest.raises(PayloadTooLarge, match="limit of 3"):
+        load_document(pdf, pages=None, **{**OPTIONS, "max_pages": 3})
+    assert len(load_document(pdf, pages="1-3", **{**OPTIONS, "max_pages": 3}).pages) == 3
+
+
+def test_corrupt_and_truncated_pdfs_are_400():
+    pdf = make_pdf([["x"]])
+    for data in (b"%PDF-1.7\n garbage", pdf[: len(pdf) // 3]):
+        with pytest.raises(InvalidInput):
+            load_document(data, pages=None, **OPTIONS)
+
+
+def test_encrypted_pdf_is_400_saying_so():
+    pypdf = pytest.importorskip("pypdf")
+    import io
+
+    writer = pypdf.PdfWriter(clone_from=io.BytesIO(make_pdf([["secret"]])))
+    writer.encrypt("pw")
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    with pytest.raises(InvalidInput, match="encrypted"):
+        load_document(buffer.getvalue(), pages=None, **OPTIONS)
+
+
+def test_an_image_is_one_page_and_rejects_other_ranges():
+    image = encode(render_page(["x"]))
+    assert len(load_document(image, pages="1", **OPTIONS).pages) == 1
+    with pytest.raises(InvalidInput):
+        load_document(image, pages="2", **OPTIONS)
+
+
+@pytest.mark.skipif(not EVAL.exists(), reason="../shared/eval is not beside this checkout")
+def test_real_pdf_from_the_eval_set():
+    document = load_document((EVAL / "docling" / "2305.03393v1-pg9.pdf").read_bytes(), pages=None, **OPTIONS)
+    assert document.page_count == 1 and document.pages[0].width == 1224
