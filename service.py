@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import datetime, timezone
+from pathlib import Path
 from collections.abc import AsyncGenerator
 from typing import Annotated
 
@@ -24,9 +26,18 @@ from ocr_runner.http.engine_client import call_with_reconnect
 from ocr_runner.http.errors import engine_call_error, json_error, respond_error
 from ocr_runner.http.middleware import BodySizeLimit
 from ocr_runner.images import decode_base64
+from ocr_runner.jobs import JobRecord, JobState, JobStore
 from ocr_runner.orchestrator import Orchestrator
 from ocr_runner.pipeline import DocumentRequest
-from ocr_runner.schemas import BatchItem, BatchItemResult, BatchResponse, HealthResponse, OCRResponse
+from ocr_runner.schemas import (
+    BatchItemResult,
+    BatchResponse,
+    DocumentItem,
+    HealthResponse,
+    JobProgress,
+    JobStatus,
+    OCRResponse,
+)
 from ocr_runner.settings import load_settings
 from ocr_runner.tasks import Task, parse_task
 
@@ -89,6 +100,7 @@ class DeepSeekOCR:
     def __init__(self) -> None:
         cache = ResultCache(settings.cache_max_bytes) if settings.cache_enabled else None
         self.orchestrator = Orchestrator(settings, self._infer, cache)
+        self.jobs = JobStore(Path(settings.jobs_dir), ttl_s=settings.job_ttl_s, max_active=settings.max_active_jobs)
 
     async def _infer(self, job: EngineJob) -> EngineResult:
         try:
@@ -154,14 +166,14 @@ class DeepSeekOCR:
     @bentoml.api(route="/batch")
     async def batch(
         self, ctx: bentoml.Context,
-        items: Annotated[list[BatchItem], Field(description="Documents to read, each with its own task.")],
+        items: Annotated[list[DocumentItem], Field(description="Documents to read, each with its own task.")],
     ) -> BatchResponse:
         """Many images or PDFs in one request: results in order, a failed item reported in place."""
         if not 1 <= len(items) <= settings.max_batch_items:
             error = UnprocessableRequest(f"items must hold 1 to {settings.max_batch_items} documents", field="items")
             respond_error(ctx, error)
             return BatchResponse(success=False, results=[])
-        requests = [self._batch_request(item) for item in items]
+        requests = [self._document_request(item) for item in items]
         answers = await self.orchestrator.run_many(requests)
         results = [BatchItemResult(**response.model_dump(), status=status) for response, status in answers]
         return BatchResponse(success=all(r.success for r in results), results=results)
@@ -219,6 +231,52 @@ class DeepSeekOCR:
         except OCRError as exc:
             return json_error(exc)
 
+    @http_app.post("/jobs", status_code=202, response_model=JobStatus, summary="Submit a long document as a job")
+    async def submit_job(self, item: DocumentItem) -> JSONResponse:
+        """Validate the document now (4xx at once), then read it in the background; poll ``/jobs/{id}``."""
+        try:
+            request = self._document_request(item)
+            if isinstance(request, OCRError):
+                raise request
+            document = await self.orchestrator.prepare(request)
+            record = self.jobs.submit(
+                request.task.value,
+                len(document.pages),
+                lambda progress: self.orchestrator.run_prepared(document, progress),
+            )
+        except OCRError as exc:
+            return json_error(exc)
+        return JSONResponse(job_status(record).model_dump(), status_code=202)
+
+    @http_app.get("/jobs/{job_id}", response_model=JobStatus, summary="A job's state and progress")
+    async def job_status(self, job_id: str) -> JSONResponse:
+        try:
+            return JSONResponse(job_status(self.jobs.get(job_id)).model_dump())
+        except OCRError as exc:
+            return json_error(exc)
+
+    @http_app.get("/jobs/{job_id}/result", response_model=OCRResponse, summary="A finished job's result")
+    async def job_result(self, job_id: str) -> JSONResponse:
+        """The OCR response once completed; a failed job answers with its error and status; else 409."""
+        try:
+            record = self.jobs.get(job_id)
+        except OCRError as exc:
+            return json_error(exc)
+        if record.state is JobState.COMPLETED and record.result is not None:
+            return JSONResponse(record.result)
+        if record.state is JobState.FAILED:
+            body = {"success": False, "error": record.error, "error_code": record.error_code, "field": None}
+            return JSONResponse(body, status_code=record.error_status or 500)
+        body = {"success": False, "error": f"job is {record.state.value}", "error_code": "job_conflict", "field": "job_id"}
+        return JSONResponse(body, status_code=409)
+
+    @http_app.delete("/jobs/{job_id}", response_model=JobStatus, summary="Cancel a job")
+    async def cancel_job(self, job_id: str) -> JSONResponse:
+        try:
+            return JSONResponse(job_status(self.jobs.cancel(job_id)).model_dump())
+        except OCRError as exc:
+            return json_error(exc)
+
     async def _answer(self, ctx: bentoml.Context, task: Task, image_base64: str, **options) -> OCRResponse:
         try:
             request = DocumentRequest(task=task, data=decode_base64(image_base64), **options)
@@ -227,12 +285,29 @@ class DeepSeekOCR:
             return respond_error(ctx, exc)
 
     @staticmethod
-    def _batch_request(item: BatchItem) -> DocumentRequest | OCRError:
+    def _document_request(item: DocumentItem) -> DocumentRequest | OCRError:
         try:
             options = item.model_dump(exclude={"image_base64", "task"})
             return DocumentRequest(task=parse_task(item.task), data=decode_base64(item.image_base64), **options)
         except OCRError as exc:
             return exc
+
+
+def job_status(record: JobRecord) -> JobStatus:
+    def iso(timestamp: float) -> str:
+        return datetime.fromtimestamp(timestamp, tz=timezone.utc).isoformat()
+
+    return JobStatus(
+        job_id=record.job_id,
+        status=record.state.value,
+        task=record.task,
+        progress=JobProgress(pages_done=record.pages_done, pages_total=record.pages_total),
+        created_at=iso(record.created_at),
+        updated_at=iso(record.updated_at),
+        error=record.error,
+        error_code=record.error_code,
+        result_url=f"/jobs/{record.job_id}/result",
+    )
 
 
 def exc_body(exc: OCRError) -> dict:

@@ -107,8 +107,8 @@ class HealthResponse(BaseModel):
     reason: str = Field(description="Why this engine was chosen.")
 
 
-class BatchItem(BaseModel):
-    """One document of a /batch request: an image or a PDF with its own task and options."""
+class DocumentItem(BaseModel):
+    """One document: an image or a PDF with its task and options (a /batch item, a job)."""
 
     model_config = {"extra": "forbid"}
 
@@ -130,3 +130,20 @@ class BatchItemResult(OCRResponse):
 class BatchResponse(BaseModel):
     success: bool = Field(description="True when every item succeeded.")
     results: list[BatchItemResult]
+
+
+class JobProgress(BaseModel):
+    pages_done: int
+    pages_total: int
+
+
+class JobStatus(BaseModel):
+    job_id: str
+    status: str = Field(description="queued, running, completed, failed or cancelled")
+    task: str
+    progress: JobProgress
+    created_at: str
+    updated_at: str
+    error: str | None = None
+    error_code: str | None = None
+    result_url: str

@@ -58,6 +58,11 @@ class Settings(BaseSettings):
     max_pdf_pages: int = Field(100, ge=1, description="Pages one request may select from a PDF.")
     max_batch_items: int = Field(32, ge=1, description="Documents in one /batch request.")
 
+    # Async jobs (state in the API process, journaled to jobs_dir)
+    jobs_dir: str = ".ocr-jobs"
+    job_ttl_s: float = Field(3600.0, gt=0, description="How long finished jobs and their results are kept.")
+    max_active_jobs: int = Field(16, ge=1)
+
     # Result cache (in the API process)
     cache_enabled: bool = True
     cache_max_bytes: int = Field(64 * 1024 * 1024, ge=0)

@@ -64,6 +64,7 @@ class BentoServer:
             "BENTOML_HOME": str(log_path.parent / "bentoml-home"),
             "HOST": "127.0.0.1",
             "PORT": str(self.port),
+            "JOBS_DIR": str(log_path.with_suffix(".jobs")),
             **env,
         }
         self._log = open(log_path, "wb")
