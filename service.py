@@ -58,6 +58,8 @@ ImageSize = Annotated[int, Field(description="Tile size: 512, 640, 768, 1024 or 
 CropMode = Annotated[bool, Field(description="Tile large images (DeepSeek 'Gundam' mode).")]
 MaxTokens = Annotated[int | None, Field(description="Cap on generated tokens for this request.")]
 Pages = Annotated[str | None, Field(description="PDF page range, e.g. '1-3,5,8-' (all pages when omitted).")]
+IncludeImages = Annotated[bool, Field(description="Return figure crops, linked from the markdown as images/….png.")]
+Annotate = Annotated[bool, Field(description="Return each page with its grounding boxes drawn (PNG).")]
 
 
 @bentoml.service(
@@ -123,33 +125,36 @@ class DeepSeekOCR:
         self, ctx: bentoml.Context, image_base64: ImageB64, prompt: Prompt = None,
         base_size: BaseSize = settings.base_size, image_size: ImageSize = settings.image_size,
         crop_mode: CropMode = settings.crop_mode, max_new_tokens: MaxTokens = None, pages: Pages = None,
+        include_images: IncludeImages = False, annotate: Annotate = False,
     ) -> OCRResponse:
         """Free OCR: the text of the image (or of each PDF page) in reading order."""
         return await self._answer(ctx, Task.OCR, image_base64, prompt=prompt, base_size=base_size,
                                   image_size=image_size, crop_mode=crop_mode, max_new_tokens=max_new_tokens,
-                                  pages=pages)
+                                  pages=pages, include_images=include_images, annotate=annotate)
 
     @bentoml.api(route="/document-to-markdown")
     async def document_to_markdown(
         self, ctx: bentoml.Context, image_base64: ImageB64, prompt: Prompt = None,
         base_size: BaseSize = settings.base_size, image_size: ImageSize = settings.image_size,
         crop_mode: CropMode = settings.crop_mode, max_new_tokens: MaxTokens = None, pages: Pages = None,
+        include_images: IncludeImages = False, annotate: Annotate = False,
     ) -> OCRResponse:
         """Convert a document page (or a PDF) to markdown; layout boxes come back in pixels."""
         return await self._answer(ctx, Task.MARKDOWN, image_base64, prompt=prompt, base_size=base_size,
                                   image_size=image_size, crop_mode=crop_mode, max_new_tokens=max_new_tokens,
-                                  pages=pages)
+                                  pages=pages, include_images=include_images, annotate=annotate)
 
     @bentoml.api(route="/parse-figure")
     async def parse_figure(
         self, ctx: bentoml.Context, image_base64: ImageB64, prompt: Prompt = None,
         base_size: BaseSize = settings.base_size, image_size: ImageSize = settings.image_size,
         crop_mode: CropMode = settings.crop_mode, max_new_tokens: MaxTokens = None, pages: Pages = None,
+        include_images: IncludeImages = False, annotate: Annotate = False,
     ) -> OCRResponse:
         """Parse a chart or figure."""
         return await self._answer(ctx, Task.FIGURE, image_base64, prompt=prompt, base_size=base_size,
                                   image_size=image_size, crop_mode=crop_mode, max_new_tokens=max_new_tokens,
-                                  pages=pages)
+                                  pages=pages, include_images=include_images, annotate=annotate)
 
     @bentoml.api(route="/locate-text")
     async def locate_text(
@@ -157,11 +162,13 @@ class DeepSeekOCR:
         text_to_locate: Annotated[str, Field(description="The text to find.", examples=["Total"])] = "",
         base_size: BaseSize = settings.base_size, image_size: ImageSize = settings.image_size,
         crop_mode: CropMode = settings.crop_mode, max_new_tokens: MaxTokens = None, pages: Pages = None,
+        include_images: IncludeImages = False, annotate: Annotate = False,
     ) -> OCRResponse:
         """Find where a text appears; boxes come back in pixels, with page numbers for PDFs."""
         return await self._answer(ctx, Task.LOCATE, image_base64, text_to_locate=text_to_locate,
                                   base_size=base_size, image_size=image_size, crop_mode=crop_mode,
-                                  max_new_tokens=max_new_tokens, pages=pages)
+                                  max_new_tokens=max_new_tokens, pages=pages, include_images=include_images,
+                                  annotate=annotate)
 
     @bentoml.api(route="/batch")
     async def batch(
@@ -185,13 +192,14 @@ class DeepSeekOCR:
         prompt: Prompt = None, text_to_locate: str | None = None,
         base_size: BaseSize = settings.base_size, image_size: ImageSize = settings.image_size,
         crop_mode: CropMode = settings.crop_mode, max_new_tokens: MaxTokens = None, pages: Pages = None,
+        include_images: IncludeImages = False, annotate: Annotate = False,
     ) -> AsyncGenerator[str, None]:
         """JSON lines: one per page as it finishes (``"event": "page"``), then the whole response (``"done"``)."""
         try:
             request = DocumentRequest(
                 task=parse_task(task), data=decode_base64(image_base64), prompt=prompt, text_to_locate=text_to_locate,
                 base_size=base_size, image_size=image_size, crop_mode=crop_mode, max_new_tokens=max_new_tokens,
-                pages=pages,
+                pages=pages, include_images=include_images, annotate=annotate,
             )
             document = await self.orchestrator.prepare(request)
         except OCRError as exc:
@@ -215,6 +223,8 @@ class DeepSeekOCR:
         crop_mode: Annotated[bool, Form()] = settings.crop_mode,
         max_new_tokens: Annotated[int | None, Form()] = None,
         pages: Annotated[str | None, Form(description="PDF page range, e.g. '1-3,5'.")] = None,
+        include_images: Annotated[bool, Form()] = False,
+        annotate: Annotated[bool, Form()] = False,
     ) -> JSONResponse:
         """Multipart upload: ``file`` plus the task and options as form fields.
 
@@ -225,7 +235,7 @@ class DeepSeekOCR:
             request = DocumentRequest(
                 task=parse_task(task), data=await file.read(), field="file", prompt=prompt,
                 text_to_locate=text_to_locate, base_size=base_size, image_size=image_size, crop_mode=crop_mode,
-                max_new_tokens=max_new_tokens, pages=pages,
+                max_new_tokens=max_new_tokens, pages=pages, include_images=include_images, annotate=annotate,
             )
             return JSONResponse((await self.orchestrator.run(request)).model_dump())
         except OCRError as exc:

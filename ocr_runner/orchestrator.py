@@ -63,7 +63,7 @@ class Orchestrator:
             for next_done in asyncio.as_completed(tasks):
                 index, outcome = await next_done
                 outcomes[index] = outcome
-                yield page_result(document.task, document.pages[index], outcome)
+                yield page_result(document.task, document.pages[index], outcome, link_images=document.include_images)
         finally:
             for task in tasks:
                 task.cancel()

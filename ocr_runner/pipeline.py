@@ -7,15 +7,18 @@ so a bad request fails alone before it reaches a batch; ``page_result`` and
 
 from __future__ import annotations
 
+import base64
 import time
 from dataclasses import dataclass, field
 
 from .documents import Page, load_document
 from .engines.base import EngineJob, EngineResult
 from .errors import EngineItemFailed, InvalidInput, OCRError, UnprocessableRequest
-from .grounding import extract_boxes, strip_grounding
+from .figures import annotate, crop_figures, link_figures
+from .grounding import Box, extract_boxes, strip_grounding
+from .images import load_image
 from .modes import ResolutionMode, validate_mode
-from .schemas import BoxOut, Metadata, OCRResponse, PageResult, PageTimings, ResolutionModeOut, Timings
+from .schemas import AnnotatedPage, BoxOut, FigureOut, Metadata, OCRResponse, PageResult, PageTimings, ResolutionModeOut, Timings
 from .settings import Settings
 from .tasks import Task, build_prompt
 
@@ -36,6 +39,8 @@ class DocumentRequest:
     text_to_locate: str | None = None
     max_new_tokens: int | None = None
     pages: str | None = None
+    include_images: bool = False
+    annotate: bool = False
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,8 @@ class PreparedDocument:
     pages: list[PreparedPage]
     decode_ms: float
     started: float = field(default_factory=time.perf_counter)
+    include_images: bool = False
+    annotate: bool = False
 
 
 @dataclass(frozen=True)
@@ -115,6 +122,8 @@ def prepare(settings: Settings, request: DocumentRequest) -> PreparedDocument:
         pages=pages,
         decode_ms=(time.perf_counter() - started) * 1000,
         started=started,
+        include_images=request.include_images,
+        annotate=request.annotate,
     )
 
 
@@ -125,7 +134,9 @@ def outcome_error(result: EngineResult) -> OCRError:
     return EngineItemFailed(f"the engine failed on this image: {result.error}")
 
 
-def page_result(task: Task, prepared: PreparedPage, outcome: PageOutcome) -> PageResult:
+def page_result(
+    task: Task, prepared: PreparedPage, outcome: PageOutcome, *, link_images: bool = False
+) -> PageResult:
     page = prepared.page
     base = {"page": page.number, "image_width": page.width, "image_height": page.height}
     result = outcome.result
@@ -143,7 +154,9 @@ def page_result(task: Task, prepared: PreparedPage, outcome: PageOutcome) -> Pag
         )
     return PageResult(
         success=True,
-        result=result.text if task is Task.LOCATE else strip_grounding(result.text),
+        result=result.text if task is Task.LOCATE else strip_grounding(
+            link_figures(result.text, page.number) if link_images else result.text
+        ),
         raw_result=result.text,
         boxes=boxes,
         output_tokens=result.output_tokens,
@@ -161,7 +174,10 @@ def assemble(document: PreparedDocument, outcomes: list[PageOutcome]) -> OCRResp
 
     Raises the page's typed error when a single image failed, or when every page of a PDF did.
     """
-    pages = [page_result(document.task, p, o) for p, o in zip(document.pages, outcomes)]
+    pages = [
+        page_result(document.task, p, o, link_images=document.include_images)
+        for p, o in zip(document.pages, outcomes)
+    ]
     succeeded = [(p, o) for p, o in zip(pages, outcomes) if p.success and o.result is not None]
     if not succeeded:
         first = outcomes[0]
@@ -205,7 +221,30 @@ def assemble(document: PreparedDocument, outcomes: list[PageOutcome]) -> OCRResp
         boxes=[box for p in pages for box in p.boxes],
         pages=pages if document.document_type == "pdf" else [],
         metadata=metadata,
+        **image_outputs(document, pages),
     )
+
+
+def image_outputs(document: PreparedDocument, pages: list[PageResult]) -> dict[str, list]:
+    """Figure crops and annotated pages, decoded from the page images only when asked for."""
+    if not (document.include_images or document.annotate):
+        return {}
+    figures: list[FigureOut] = []
+    annotated: list[AnnotatedPage] = []
+    for prepared, page in zip(document.pages, pages):
+        if not page.success:
+            continue
+        image = load_image(prepared.page.image, max_pixels=2**62)
+        boxes = [Box(b.label, b.x1, b.y1, b.x2, b.y2) for b in page.boxes]
+        if document.include_images:
+            figures.extend(
+                FigureOut(name=name, page=page.page, label=box.label, x1=box.x1, y1=box.y1, x2=box.x2, y2=box.y2,
+                          image_base64=base64.b64encode(data).decode())
+                for name, box, data in crop_figures(image, boxes, page.page)
+            )
+        if document.annotate:
+            annotated.append(AnnotatedPage(page=page.page, image_base64=base64.b64encode(annotate(image, boxes)).decode()))
+    return {"images": figures, "annotated_images": annotated}
 
 
 def _sum_or_none(values: list[int | None]) -> int | None:

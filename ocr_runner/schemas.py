@@ -54,6 +54,24 @@ class PageResult(BaseModel):
     error_code: str | None = None
 
 
+class FigureOut(BaseModel):
+    """A figure cropped from a page; ``name`` is how the markdown result links to it."""
+
+    name: str
+    page: int
+    label: str
+    x1: int
+    y1: int
+    x2: int
+    y2: int
+    image_base64: str = Field(description="PNG, base64.")
+
+
+class AnnotatedPage(BaseModel):
+    page: int
+    image_base64: str = Field(description="The page with its grounding boxes drawn, PNG, base64.")
+
+
 class Metadata(BaseModel):
     prompt: str
     task: str
@@ -88,6 +106,10 @@ class OCRResponse(BaseModel):
     pages: list[PageResult] = Field(
         default_factory=list, description="Per-page results for PDFs; empty for a single image."
     )
+    images: list[FigureOut] = Field(default_factory=list, description="Figure crops, when include_images is set.")
+    annotated_images: list[AnnotatedPage] = Field(
+        default_factory=list, description="Pages with their boxes drawn, when annotate is set."
+    )
     metadata: Metadata | None = None
     error: str | None = Field(None, description="What was wrong, when success is false.")
     error_code: str | None = None
@@ -121,6 +143,8 @@ class DocumentItem(BaseModel):
     crop_mode: bool | None = None
     max_new_tokens: int | None = None
     pages: str | None = Field(None, description="PDF page range, e.g. '1-3,5'.")
+    include_images: bool = Field(False, description="Return figure crops and link them from the markdown.")
+    annotate: bool = Field(False, description="Return each page with its grounding boxes drawn.")
 
 
 class BatchItemResult(OCRResponse):

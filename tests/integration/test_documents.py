@@ -175,3 +175,24 @@ def test_tiny_model_reads_a_pdf_page_like_the_same_image(tiny_server):
     image = noise_image((300, 300), seed=42)
     single = httpx.post(tiny_server.url + "/ocr", json={"image_base64": b64(encode(image))}, timeout=60).json()
     assert single["pages"] == [] and single["metadata"]["document_type"] == "image"
+
+
+def test_annotated_page_shows_the_located_words(rapid_server):
+    import base64
+
+    from PIL import Image
+
+    page = render_page(["Annotate this word please"])
+    body = {"image_base64": b64(encode(page)), "text_to_locate": "word", "annotate": True, "include_images": True}
+    data = httpx.post(rapid_server.url + "/locate-text", json=body, timeout=60).json()
+    [box] = data["boxes"]
+    [annotated] = data["annotated_images"]
+    drawn = Image.open(io.BytesIO(base64.b64decode(annotated["image_base64"]))).convert("RGB")
+    assert drawn.size == page.size and annotated["page"] == 1
+    assert drawn.getpixel((box["x1"], (box["y1"] + box["y2"]) // 2)) not in {(255, 255, 255), (0, 0, 0)}
+    assert data["images"] == []  # the CPU engine finds no figures; nothing is invented
+
+
+def test_image_outputs_are_off_by_default(rapid_server):
+    data = httpx.post(rapid_server.url + "/ocr", json={"image_base64": b64(encode(render_page(["Plain"])))}, timeout=60)
+    assert data.json()["annotated_images"] == [] and data.json()["images"] == []
