@@ -24,7 +24,8 @@ from ocr_runner.engines import EngineHealth, EngineJob, EngineResult, create_eng
 from ocr_runner.errors import OCRError, UnprocessableRequest
 from ocr_runner.http.engine_client import call_with_reconnect
 from ocr_runner.http.errors import engine_call_error, json_error, respond_error
-from ocr_runner.http.middleware import BodySizeLimit
+from ocr_runner.http.auth import ApiKeyAuth, load_keys
+from ocr_runner.http.middleware import BodySizeLimit, RequestId
 from ocr_runner.images import decode_base64
 from ocr_runner.jobs import JobRecord, JobState, JobStore
 from ocr_runner.orchestrator import Orchestrator
@@ -326,4 +327,11 @@ def exc_body(exc: OCRError) -> dict:
     return error_response(exc).model_dump()
 
 
+# The first middleware added is the outermost: ids on every answer, keys before bodies are read.
+DeepSeekOCR.add_asgi_middleware(RequestId)
+_api_keys = load_keys(settings.api_keys, settings.api_keys_file)
+if _api_keys or settings.rate_limit:
+    DeepSeekOCR.add_asgi_middleware(
+        ApiKeyAuth, keys=_api_keys, public_paths=tuple(settings.public_paths), rate_limit=settings.rate_limit
+    )
 DeepSeekOCR.add_asgi_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes)

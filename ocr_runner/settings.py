@@ -9,10 +9,17 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+from pydantic_settings import SettingsError as SourceError
 
 DEFAULT_CONFIG_FILE = Path(__file__).resolve().parent.parent / "configuration.yaml"
 CONFIG_FILE_ENV = "OCR_CONFIG_FILE"
@@ -67,8 +74,41 @@ class Settings(BaseSettings):
     cache_enabled: bool = True
     cache_max_bytes: int = Field(64 * 1024 * 1024, ge=0)
 
+    # Access control (off unless keys are configured)
+    api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list, description="Accepted API keys (env: comma-separated).")
+    api_keys_file: str | None = Field(None, description="File with one API key per line.")
+    public_paths: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["/health", "/healthz", "/livez", "/readyz", "/metrics", "/", "/docs.json"],
+        description="Paths served without a key.",
+    )
+    rate_limit: str | None = Field(None, description="Per-key (or per-address) limit, e.g. '60/minute'.")
+
     # Embedded CPU engine
     rapidocr_limit_side_len: int = Field(736, ge=32)
+
+    @field_validator("api_keys", "public_paths", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                import json
+
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _rate_limit(cls, value: str | None) -> str | None:
+        if value:
+            from limits import parse
+
+            try:
+                parse(value)
+            except ValueError:
+                raise ValueError("must look like '60/minute' or '10 per second'") from None
+        return value or None
 
     @field_validator("device")
     @classmethod
@@ -111,3 +151,5 @@ def load_settings(**overrides: object) -> Settings:
             f"{'.'.join(str(p) for p in err['loc']).upper() or '?'}: {err['msg']}" for err in exc.errors()
         )
         raise SettingsError(f"invalid configuration: {problems}") from None
+    except SourceError as exc:
+        raise SettingsError(f"invalid configuration: {exc}") from None

@@ -11,6 +11,7 @@ from tests.helpers import BentoServer
 
 BODY_LIMIT = 2_000_000
 MAX_PDF_PAGES = 6
+OVERLOAD_KEYS = ("key-one", "key-two")
 
 
 @pytest.fixture(scope="session")
@@ -43,6 +44,7 @@ def servers(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> 
                 "MAX_BATCH_SIZE": "2",
                 "MAX_LATENCY_MS": "400",
                 "CACHE_ENABLED": "false",
+                "API_KEYS": ",".join(OVERLOAD_KEYS),
             },
             logs / "overload.log",
         ),

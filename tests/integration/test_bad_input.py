@@ -126,7 +126,7 @@ def test_overload_is_an_honest_503_with_retry_after(overload_server):
     images = [b64(encode(noise_image((600, 400), seed=100 + i))) for i in range(4)]
 
     async def burst() -> list[httpx.Response]:
-        async with httpx.AsyncClient(timeout=120) as client:
+        async with httpx.AsyncClient(timeout=120, headers={"x-api-key": "key-one"}) as client:
             return await asyncio.gather(
                 *(client.post(overload_server.url + "/ocr", json={"image_base64": images[i % 4]}) for i in range(48))
             )
