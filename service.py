@@ -25,6 +25,7 @@ from ocr_runner.errors import OCRError, UnprocessableRequest
 from ocr_runner.http.engine_client import call_with_reconnect
 from ocr_runner.http.errors import engine_call_error, json_error, respond_error
 from ocr_runner.http.auth import ApiKeyAuth, load_keys
+from ocr_runner.http.metrics import OcrMetrics
 from ocr_runner.http.middleware import BodySizeLimit, RequestId
 from ocr_runner.images import decode_base64
 from ocr_runner.jobs import JobRecord, JobState, JobStore
@@ -103,14 +104,24 @@ class DeepSeekOCR:
     def __init__(self) -> None:
         cache = ResultCache(settings.cache_max_bytes) if settings.cache_enabled else None
         self.orchestrator = Orchestrator(settings, self._infer, cache)
+        self.metrics = OcrMetrics()
         self.jobs = JobStore(Path(settings.jobs_dir), ttl_s=settings.job_ttl_s, max_active=settings.max_active_jobs)
 
     async def _infer(self, job: EngineJob) -> EngineResult:
+        self.metrics.engine_inflight.inc()
         try:
             [result] = await call_with_reconnect(lambda: self.engine.to_async.infer([job]))
         except Exception as exc:  # noqa: BLE001 - classified into 503/504/500
             raise engine_call_error(exc) from exc
+        finally:
+            self.metrics.engine_inflight.dec()
         return result
+
+    async def _observed(self, request: DocumentRequest) -> OCRResponse:
+        """Run one document, counting its pages and tokens (callers count errors)."""
+        response = await self.orchestrator.run(request)
+        self.metrics.record(response)
+        return response
 
     @http_app.get("/health", response_model=HealthResponse)
     async def health(self) -> JSONResponse:
@@ -238,8 +249,9 @@ class DeepSeekOCR:
                 text_to_locate=text_to_locate, base_size=base_size, image_size=image_size, crop_mode=crop_mode,
                 max_new_tokens=max_new_tokens, pages=pages, include_images=include_images, annotate=annotate,
             )
-            return JSONResponse((await self.orchestrator.run(request)).model_dump())
+            return JSONResponse((await self._observed(request)).model_dump())
         except OCRError as exc:
+            self.metrics.record_error(exc)
             return json_error(exc)
 
     @http_app.post("/jobs", status_code=202, response_model=JobStatus, summary="Submit a long document as a job")
@@ -291,8 +303,9 @@ class DeepSeekOCR:
     async def _answer(self, ctx: bentoml.Context, task: Task, image_base64: str, **options) -> OCRResponse:
         try:
             request = DocumentRequest(task=task, data=decode_base64(image_base64), **options)
-            return await self.orchestrator.run(request)
+            return await self._observed(request)
         except OCRError as exc:
+            self.metrics.record_error(exc)
             return respond_error(ctx, exc)
 
     @staticmethod

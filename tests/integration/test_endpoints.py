@@ -137,3 +137,20 @@ def test_python_client(tiny_server, rapid_server):
     with bentoml.SyncHTTPClient(tiny_server.url, timeout=120) as client:
         result = client.document_to_markdown(image_base64=b64(encode(noise_image((256, 256), seed=9))))
         assert result["success"] and result["metadata"]["engine"] == "deepseek"
+
+
+def test_ocr_metrics_count_pages_tokens_and_errors(tiny_server):
+    import re
+
+    httpx.post(tiny_server.url + "/ocr", json={"image_base64": b64(encode(noise_image((64, 64), seed=77)))}, timeout=60)
+    httpx.post(tiny_server.url + "/ocr", json={"image_base64": "%%%"}, timeout=60)
+    metrics = httpx.get(tiny_server.url + "/metrics").text
+
+    def value(pattern: str) -> float:
+        found = re.findall(pattern + r"\S* ([0-9.e+]+)", metrics)
+        return sum(float(v) for v in found)
+
+    assert value(r'ocr_pages_total\{[^}]*engine="deepseek"[^}]*outcome="read"') >= 1
+    assert value(r'ocr_output_tokens_total\{[^}]*engine="deepseek"') >= 12
+    assert value(r'ocr_errors_total\{[^}]*code="invalid_input"[^}]*status="400"') >= 1
+    assert "ocr_engine_inflight_pages" in metrics
