@@ -113,17 +113,21 @@ class DeepseekEngine(Engine):
         return {"size": {"height": side, "width": side}, "tile_size": side, "crop_to_patches": False}
 
     def _run_group(self, mode: ResolutionMode, jobs: list[EngineJob], members: list[tuple[int, Any]]):
+        """Generate for a group; on failure (CUDA OOM included) split it in halves before failing any item."""
         try:
             return list(zip([i for i, _ in members], self._generate(mode, jobs, [img for _, img in members])))
         except Exception as exc:  # noqa: BLE001 - isolate the failing item instead of failing the batch
+            if _is_out_of_memory(exc):
+                self._torch.cuda.empty_cache()
             if len(members) == 1:
                 log.exception("DeepSeek generation failed")
-                return [(members[0][0], self.failed(f"generation failed: {exc.__class__.__name__}: {exc}"))]
-            log.warning("batch of %d failed (%s); retrying items one by one", len(members), exc)
-            out = []
-            for job, member in zip(jobs, members):
-                out.extend(self._run_group(mode, [job], [member]))
-            return out
+                kind = "out of GPU memory" if _is_out_of_memory(exc) else f"{exc.__class__.__name__}: {exc}"
+                return [(members[0][0], self.failed(f"generation failed: {kind}"))]
+            half = len(members) // 2
+            log.warning("batch of %d failed (%s); retrying as %d + %d", len(members), exc, half, len(members) - half)
+            return self._run_group(mode, jobs[:half], members[:half]) + self._run_group(
+                mode, jobs[half:], members[half:]
+            )
 
     def _generate(self, mode: ResolutionMode, jobs: list[EngineJob], images: list[Any]) -> list[EngineResult]:
         torch = self._torch
@@ -166,6 +170,12 @@ class DeepseekEngine(Engine):
                 )
             )
         return results
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    import torch
+
+    return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
 
 
 def _until_eos(tokens: list[int], eos_id: int | None) -> list[int]:
