@@ -26,7 +26,7 @@ from ocr_runner.http.engine_client import call_with_reconnect
 from ocr_runner.http.errors import engine_call_error, json_error, respond_error
 from ocr_runner.http.auth import ApiKeyAuth, load_keys
 from ocr_runner.http.metrics import OcrMetrics
-from ocr_runner.http.middleware import BodySizeLimit, RequestId
+from ocr_runner.http.middleware import BodySizeLimit, MalformedMultipart, RequestId, ValidationErrorShape
 from ocr_runner.images import decode_base64
 from ocr_runner.jobs import JobRecord, JobState, JobStore
 from ocr_runner.orchestrator import Orchestrator
@@ -348,3 +348,5 @@ if _api_keys or settings.rate_limit:
         ApiKeyAuth, keys=_api_keys, public_paths=tuple(settings.public_paths), rate_limit=settings.rate_limit
     )
 DeepSeekOCR.add_asgi_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes)
+DeepSeekOCR.add_asgi_middleware(ValidationErrorShape)
+DeepSeekOCR.add_asgi_middleware(MalformedMultipart)

@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from typing import Any
+
+from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, model_serializer
 
 
-class BoxOut(BaseModel):
+class ResponseModel(BaseModel):
+    """Response models leave unset optional fields out of the JSON.
+
+    BentoML's OpenAPI generator drops ``null`` from optional types (``str | None`` is
+    documented as ``string``), so a ``null`` would contradict the published schema.
+    """
+
+    @model_serializer(mode="wrap")
+    def _omit_none(self, handler: SerializerFunctionWrapHandler) -> Any:
+        data = handler(self)
+        return {k: v for k, v in data.items() if v is not None} if isinstance(data, dict) else data
+
+
+class BoxOut(ResponseModel):
     """A grounding box in pixels of the page image (after EXIF rotation; rendered size for PDFs)."""
 
     label: str = Field(description="What the box marks: the located text, or a layout class.")
@@ -16,25 +31,25 @@ class BoxOut(BaseModel):
     page: int = Field(1, description="1-based page number the box is on.")
 
 
-class ResolutionModeOut(BaseModel):
+class ResolutionModeOut(ResponseModel):
     base_size: int
     image_size: int
     crop_mode: bool
 
 
-class Timings(BaseModel):
+class Timings(ResponseModel):
     decode_ms: float = Field(description="Decoding and validation (and PDF rendering) in the API process.")
     engine_ms: float = Field(description="Wall time waiting for the engine: queueing, batching and inference.")
     inference_ms: float = Field(description="The engine's batched inference calls, summed over pages.")
     total_ms: float
 
 
-class PageTimings(BaseModel):
+class PageTimings(ResponseModel):
     engine_ms: float
     inference_ms: float
 
 
-class PageResult(BaseModel):
+class PageResult(ResponseModel):
     """One page of a PDF; a failed page is reported in place."""
 
     page: int
@@ -54,7 +69,7 @@ class PageResult(BaseModel):
     error_code: str | None = None
 
 
-class FigureOut(BaseModel):
+class FigureOut(ResponseModel):
     """A figure cropped from a page; ``name`` is how the markdown result links to it."""
 
     name: str
@@ -67,12 +82,12 @@ class FigureOut(BaseModel):
     image_base64: str = Field(description="PNG, base64.")
 
 
-class AnnotatedPage(BaseModel):
+class AnnotatedPage(ResponseModel):
     page: int
     image_base64: str = Field(description="The page with its grounding boxes drawn, PNG, base64.")
 
 
-class Metadata(BaseModel):
+class Metadata(ResponseModel):
     prompt: str
     task: str
     engine: str
@@ -94,7 +109,7 @@ class Metadata(BaseModel):
     cache_hit: bool = Field(False, description="Every page was answered from the result cache.")
 
 
-class OCRResponse(BaseModel):
+class OCRResponse(ResponseModel):
     """Seed-compatible response: ``success``, ``result``, ``metadata``; richer fields are additions."""
 
     success: bool
@@ -151,17 +166,17 @@ class BatchItemResult(OCRResponse):
     status: int = Field(description="The HTTP status this item would have had on its own.")
 
 
-class BatchResponse(BaseModel):
+class BatchResponse(ResponseModel):
     success: bool = Field(description="True when every item succeeded.")
     results: list[BatchItemResult]
 
 
-class JobProgress(BaseModel):
+class JobProgress(ResponseModel):
     pages_done: int
     pages_total: int
 
 
-class JobStatus(BaseModel):
+class JobStatus(ResponseModel):
     job_id: str
     status: str = Field(description="queued, running, completed, failed or cancelled")
     task: str

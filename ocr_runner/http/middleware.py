@@ -98,3 +98,85 @@ class RequestId:
             await send(message)
 
         await self.app(scope, receive, send_with_id)
+
+
+class ValidationErrorShape:
+    """Give BentoML's request-validation 400s the service's error shape.
+
+    BentoML answers ``{"error": "1 validation error for Input", "detail": [...]}`` while its
+    OpenAPI document declares ``detail`` a string. This rewrites such bodies to
+    ``{"success": false, "error": ..., "error_code": "invalid_request", "field": ..., "detail": "..."}``,
+    which matches both the documented schema and every other error this service returns.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start: Message | None = None
+        chunks: list[bytes] = []
+
+        async def reshaping_send(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                content_type = dict(message.get("headers") or []).get(b"content-type", b"")
+                if message["status"] == 400 and content_type.startswith(b"application/json"):
+                    start = message
+                    return
+            elif start is not None and message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+                if message.get("more_body", False):
+                    return
+                body = _reshape(b"".join(chunks))
+                headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+                await send({**start, "headers": [*headers, (b"content-length", str(len(body)).encode())]})
+                await send({"type": "http.response.body", "body": body})
+                return
+            await send(message)
+
+        await self.app(scope, receive, reshaping_send)
+
+
+def _reshape(body: bytes) -> bytes:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return body
+    if not isinstance(data, dict) or not isinstance(data.get("detail"), list):
+        return body
+    problems = [p for p in data["detail"] if isinstance(p, dict)]
+    fields = [".".join(str(part) for part in p.get("loc", [])) for p in problems]
+    messages = [f"{f or 'body'}: {p.get('msg', 'invalid')}" for f, p in zip(fields, problems)]
+    return json.dumps(
+        {
+            "success": False,
+            "error": "; ".join(messages) or str(data.get("error", "invalid request")),
+            "error_code": "invalid_request",
+            "field": fields[0] if fields and fields[0] else None,
+            "detail": "; ".join(messages),
+        }
+    ).encode()
+
+
+class MalformedMultipart:
+    """400 for a multipart body without a boundary (BentoML's form parser raises a 500 on it)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            content_type = dict(scope.get("headers") or []).get(b"content-type", b"").lower()
+            if content_type.startswith(b"multipart/") and b"boundary=" not in content_type:
+                body = json.dumps(
+                    {"success": False, "error": "multipart body without a boundary", "error_code": "invalid_request",
+                     "field": "content-type"}
+                ).encode()
+                await send({"type": "http.response.start", "status": 400,
+                            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)

@@ -78,3 +78,26 @@ def test_request_id_echoed_when_safe_minted_otherwise():
     assert call(app, "GET", "/health", headers={"x-request-id": "abc-123"}).headers["x-request-id"] == "abc-123"
     minted = call(app, "GET", "/health", headers={"x-request-id": "bad id\r\n"}).headers["x-request-id"]
     assert len(minted) == 32 and minted != "bad id"
+
+
+def test_validation_errors_get_the_service_error_shape():
+    from ocr_runner.http.middleware import ValidationErrorShape
+
+    async def bentoml_like(request):
+        detail = [{"type": "string_type", "loc": ["image_base64"], "msg": "Input should be a valid string"}]
+        return JSONResponse({"error": "1 validation error for Input", "detail": detail}, status_code=400)
+
+    async def ours(request):
+        return JSONResponse({"success": False, "error": "x", "field": "image_base64"}, status_code=400)
+
+    app = ValidationErrorShape(Starlette(routes=[Route("/a", bentoml_like, methods=["POST"]), Route("/b", ours, methods=["POST"])]))
+    reshaped = call(app, "POST", "/a")
+    assert reshaped.status_code == 400
+    assert reshaped.json() == {
+        "success": False,
+        "error": "image_base64: Input should be a valid string",
+        "error_code": "invalid_request",
+        "field": "image_base64",
+        "detail": "image_base64: Input should be a valid string",
+    }
+    assert call(app, "POST", "/b").json() == {"success": False, "error": "x", "field": "image_base64"}
