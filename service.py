@@ -191,9 +191,13 @@ class DeepSeekOCR:
         if not 1 <= len(items) <= settings.max_batch_items:
             error = UnprocessableRequest(f"items must hold 1 to {settings.max_batch_items} documents", field="items")
             respond_error(ctx, error)
-            return BatchResponse(success=False, results=[])
+            return BatchResponse(success=False, results=[], error=error.message, error_code=error.code, field=error.field)
         requests = [self._document_request(item) for item in items]
-        answers = await self.orchestrator.run_many(requests)
+        try:
+            answers = await self.orchestrator.run_many(requests)
+        except OCRError as exc:
+            respond_error(ctx, exc)
+            return BatchResponse(success=False, results=[], error=exc.message, error_code=exc.code, field=exc.field)
         results = [BatchItemResult(**response.model_dump(), status=status) for response, status in answers]
         return BatchResponse(success=all(r.success for r in results), results=results)
 
@@ -261,11 +265,12 @@ class DeepSeekOCR:
             request = self._document_request(item)
             if isinstance(request, OCRError):
                 raise request
+            self.jobs.ensure_capacity()  # before the (possibly long) rendering of every page
             document = await self.orchestrator.prepare(request)
             record = self.jobs.submit(
                 request.task.value,
                 len(document.pages),
-                lambda progress: self.orchestrator.run_prepared(document, progress),
+                lambda progress: self.orchestrator.run_prepared(document, progress, patient=True),
             )
         except OCRError as exc:
             return json_error(exc)
@@ -288,8 +293,10 @@ class DeepSeekOCR:
         if record.state is JobState.COMPLETED and record.result is not None:
             return JSONResponse(record.result)
         if record.state is JobState.FAILED:
-            body = {"success": False, "error": record.error, "error_code": record.error_code, "field": None}
-            return JSONResponse(body, status_code=record.error_status or 500)
+            # 409, not the job's own status: retrying this GET cannot change a failed job.
+            body = {"success": False, "error": record.error, "error_code": record.error_code, "field": None,
+                    "job_status": "failed", "original_status": record.error_status}
+            return JSONResponse(body, status_code=409)
         body = {"success": False, "error": f"job is {record.state.value}", "error_code": "job_conflict", "field": "job_id"}
         return JSONResponse(body, status_code=409)
 

@@ -17,7 +17,7 @@ from .images import PDF_MAGIC, load_image
 
 # PDFium is not thread-safe; every call into it goes through this lock.
 _PDFIUM_LOCK = threading.Lock()
-_RANGE_PART = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d*)\s*)?$")
+_RANGE_PART = re.compile(r"^\s*([0-9]{1,6})\s*(?:-\s*([0-9]{0,6})\s*)?$")
 
 
 @dataclass(frozen=True)
@@ -105,19 +105,29 @@ def _render_pdf(
                 f"{len(numbers)} pages selected, over the limit of {max_pages}; use 'pages' to pick a range",
                 field="pages",
             )
+        pdf.init_forms()  # draw filled-in form field values too
         rendered = []
         for number in numbers:
-            page = pdf[number - 1]
+            try:
+                page = pdf[number - 1]
+            except pdfium.PdfiumError as exc:
+                raise InvalidInput(f"{field}: page {number} could not be loaded ({exc})", field=field) from None
             try:
                 width_pt, height_pt = page.get_size()
                 scale = pdf_dpi(base_size, crop_mode, max(width_pt, height_pt)) / 72.0
                 if width_pt * scale * height_pt * scale > max_pixels:
                     raise PayloadTooLarge(f"page {number} would render over the pixel limit of {max_pixels}", field=field)
-                image = page.render(scale=scale).to_pil().convert("RGB")
+                bitmap = page.render(scale=scale, may_draw_forms=True)
+                try:
+                    image = bitmap.to_pil().convert("RGB")
+                finally:
+                    bitmap.close()
             except pdfium.PdfiumError as exc:
                 raise InvalidInput(f"{field}: page {number} could not be rendered ({exc})", field=field) from None
             finally:
                 page.close()
+            if min(image.size) < 1:
+                raise InvalidInput(f"{field}: page {number} has no area", field=field)
             buffer = io.BytesIO()
             image.save(buffer, format="PNG", compress_level=1)
             rendered.append(Page(number, buffer.getvalue(), image.width, image.height))

@@ -13,7 +13,7 @@ import re
 import warnings
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
+from .errors import InvalidInput, OCRError, PayloadTooLarge, UnprocessableRequest, UnsupportedMediaType
 
 _DATA_URL = re.compile(r"^data:[\w/+.-]*(;[\w=-]+)*;base64,", re.IGNORECASE)
 PDF_MAGIC = b"%PDF-"
@@ -33,16 +33,20 @@ def decode_base64(data: str, field: str = "image_base64") -> bytes:
         raise InvalidInput(f"{field} is not valid base64", field=field) from None
 
 
+ACCEPTED_FORMATS = ("PNG", "JPEG", "TIFF", "WEBP", "BMP", "GIF")
+MAX_ASPECT_RATIO = 64  # beyond this, the models' resize leaves the short side at 0 pixels
+
+
 def load_image(data: bytes, *, max_pixels: int, field: str = "image") -> Image.Image:
     """Open, validate and normalise an image to RGB with EXIF orientation applied."""
     if not data:
         raise InvalidInput(f"{field} is empty", field=field)
     if data.startswith(PDF_MAGIC):
-        raise UnsupportedMediaType(f"{field} is a PDF; send an image (PNG, JPEG, TIFF, WebP, BMP, GIF)", field=field)
+        raise UnsupportedMediaType(f"{field} is a PDF; this path reads images only", field=field)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
+            image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
             width, height = image.size
             if width <= 0 or height <= 0:
                 raise InvalidInput(f"{field} has zero width or height", field=field)
@@ -51,14 +55,24 @@ def load_image(data: bytes, *, max_pixels: int, field: str = "image") -> Image.I
                     f"{field} is {width}x{height} = {width * height} pixels, over the limit of {max_pixels}",
                     field=field,
                 )
+            if max(width, height) > MAX_ASPECT_RATIO * min(width, height):
+                raise UnprocessableRequest(
+                    f"{field} is {width}x{height}: more than {MAX_ASPECT_RATIO}:1 is too thin to read", field=field
+                )
             image.load()
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        if isinstance(exc, UnidentifiedImageError):
-            raise InvalidInput(f"{field} is not a supported image format", field=field) from None
+            return to_rgb(ImageOps.exif_transpose(image) or image)
+    except OCRError:
+        raise
+    except UnidentifiedImageError:
+        raise InvalidInput(
+            f"{field} is not a supported image format ({', '.join(ACCEPTED_FORMATS)} or PDF)", field=field
+        ) from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise PayloadTooLarge(f"{field} has more pixels than the limit of {max_pixels}", field=field) from None
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise InvalidInput(f"{field} could not be decoded ({exc.__class__.__name__}: truncated or corrupt)", field=field) from None
-    return to_rgb(ImageOps.exif_transpose(image) or image)
+    except Exception as exc:  # noqa: BLE001 - any decoder failure on client bytes is the client's 400
+        raise InvalidInput(
+            f"{field} could not be decoded ({exc.__class__.__name__}: truncated or corrupt)", field=field
+        ) from None
 
 
 def to_rgb(image: Image.Image) -> Image.Image:

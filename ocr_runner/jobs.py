@@ -89,11 +89,15 @@ class JobStore:
 
     # -- public ---------------------------------------------------------------------------------
 
-    def submit(self, task: str, pages_total: int, runner: Runner) -> JobRecord:
+    def ensure_capacity(self) -> None:
+        """Raise ``Overloaded`` (503) when ``max_active`` jobs are already queued or running."""
         self._expire()
         active = sum(1 for r in self._records.values() if r.state not in FINISHED)
         if active >= self.max_active:
             raise Overloaded(f"{active} jobs are already queued or running; retry later", retry_after_s=30)
+
+    def submit(self, task: str, pages_total: int, runner: Runner) -> JobRecord:
+        self.ensure_capacity()
         record = JobRecord(job_id=uuid.uuid4().hex, task=task, pages_total=pages_total)
         self._records[record.job_id] = record
         self._save(record)
@@ -111,10 +115,10 @@ class JobStore:
         record = self.get(job_id)
         if record.state in FINISHED:
             raise JobConflict(f"job {job_id} already {record.state.value}", field="job_id")
-        task = self._tasks.get(job_id)
+        self._finish(record, JobState.CANCELLED, error="cancelled by the client", error_code="cancelled")
+        task = self._tasks.pop(job_id, None)
         if task is not None:
             task.cancel()
-        self._finish(record, JobState.CANCELLED, error="cancelled by the client", error_code="cancelled")
         return record
 
     async def close(self) -> None:

@@ -9,16 +9,20 @@ by page, and other clients' pages interleave with them.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from .cache import ResultCache
 from .engines.base import EngineJob, EngineResult
-from .errors import OCRError
+from .errors import EngineItemFailed, OCRError, Overloaded, PayloadTooLarge
 from .pipeline import DocumentRequest, PageOutcome, PreparedDocument, PreparedPage, assemble, error_response, page_result, prepare
 from .schemas import OCRResponse, PageResult
 from .settings import Settings
 
+log = logging.getLogger(__name__)
+# Jobs wait out engine overload (about ten minutes in all) instead of failing pages.
+PATIENT_BACKOFF_S = (1, 2, 4, 8, 15, 30, 60, 60, 120, 120, 180)
 Infer = Callable[[EngineJob], Awaitable[EngineResult]]
 ProgressCallback = Callable[[int, int], None]
 
@@ -37,13 +41,27 @@ class Orchestrator:
         document = await self.prepare(request)
         return await self.run_prepared(document, on_progress)
 
-    async def run_prepared(self, document: PreparedDocument, on_progress: ProgressCallback | None = None) -> OCRResponse:
+    def page_slots(self) -> asyncio.Semaphore:
+        """Pages one request may have at the engine at once: enough to fill two batches."""
+        return asyncio.Semaphore(self.settings.max_pages_in_flight or 2 * self.settings.max_batch_size)
+
+    async def run_prepared(
+        self,
+        document: PreparedDocument,
+        on_progress: ProgressCallback | None = None,
+        *,
+        slots: asyncio.Semaphore | None = None,
+        patient: bool = False,
+    ) -> OCRResponse:
+        """Read every page. ``patient`` (jobs) waits out engine overload instead of failing pages."""
         done = 0
         total = len(document.pages)
+        slots = slots or self.page_slots()
 
         async def tracked(page: PreparedPage) -> PageOutcome:
             nonlocal done
-            outcome = await self.run_page(page)
+            async with slots:
+                outcome = await self.run_page(page, patient=patient)
             done += 1
             if on_progress is not None:
                 on_progress(done, total)
@@ -54,8 +72,11 @@ class Orchestrator:
 
     async def stream(self, document: PreparedDocument) -> AsyncIterator[PageResult | OCRResponse]:
         """Each page's result as soon as it finishes, then the assembled response (or its error)."""
+        slots = self.page_slots()
+
         async def indexed(index: int, page: PreparedPage) -> tuple[int, PageOutcome]:
-            return index, await self.run_page(page)
+            async with slots:
+                return index, await self.run_page(page)
 
         tasks = [asyncio.ensure_future(indexed(i, page)) for i, page in enumerate(document.pages)]
         outcomes: list[PageOutcome | None] = [None] * len(tasks)
@@ -73,26 +94,61 @@ class Orchestrator:
             yield error_response(exc)
 
     async def run_many(self, requests: list[DocumentRequest | OCRError]) -> list[tuple[OCRResponse, int]]:
-        """Independent documents in order, each with its HTTP status; one failing leaves the rest."""
+        """Independent documents in order, each with its HTTP status; one failing leaves the rest.
 
-        async def one(request: DocumentRequest | OCRError) -> tuple[OCRResponse, int]:
+        Raises ``PayloadTooLarge`` when the documents together select more pages than one
+        request may (``max_pdf_pages``); all of them share one request's page slots.
+        """
+
+        async def prepared(request: DocumentRequest | OCRError) -> PreparedDocument | OCRError:
+            if isinstance(request, OCRError):
+                return request
             try:
-                if isinstance(request, OCRError):
-                    raise request
-                return await self.run(request), 200
+                return await self.prepare(request)
+            except OCRError as exc:
+                return exc
+            except Exception:  # noqa: BLE001 - one item's bug must not fail the others
+                log.exception("batch item could not be prepared")
+                return EngineItemFailed("internal error on this item")
+
+        documents = [await prepared(r) for r in requests]
+        pages = sum(len(d.pages) for d in documents if isinstance(d, PreparedDocument))
+        if pages > self.settings.max_pdf_pages:
+            raise PayloadTooLarge(
+                f"the batch selects {pages} pages, over the limit of {self.settings.max_pdf_pages} per request",
+                field="items",
+            )
+        slots = self.page_slots()
+
+        async def one(document: PreparedDocument | OCRError) -> tuple[OCRResponse, int]:
+            try:
+                if isinstance(document, OCRError):
+                    raise document
+                return await self.run_prepared(document, slots=slots), 200
             except OCRError as exc:
                 return error_response(exc), exc.status
+            except Exception:  # noqa: BLE001 - one item's bug must not fail the others
+                log.exception("batch item failed")
+                return error_response(EngineItemFailed("internal error on this item")), 500
 
-        return list(await asyncio.gather(*(one(r) for r in requests)))
+        return list(await asyncio.gather(*(one(d) for d in documents)))
 
-    async def run_page(self, page: PreparedPage) -> PageOutcome:
+    async def run_page(self, page: PreparedPage, *, patient: bool = False) -> PageOutcome:
         started = time.perf_counter()
         if self.cache is not None and (cached := self.cache.get(page.job)) is not None:
             return PageOutcome(cached, None, 0.0, cache_hit=True)
-        try:
-            result = await self._infer(page.job)
-        except OCRError as exc:
-            return PageOutcome(None, exc, (time.perf_counter() - started) * 1000)
+        delays = iter(PATIENT_BACKOFF_S if patient else ())
+        while True:
+            try:
+                result = await self._infer(page.job)
+                break
+            except Overloaded as exc:
+                delay = next(delays, None)
+                if delay is None:
+                    return PageOutcome(None, exc, (time.perf_counter() - started) * 1000)
+                await asyncio.sleep(delay)
+            except OCRError as exc:
+                return PageOutcome(None, exc, (time.perf_counter() - started) * 1000)
         if self.cache is not None:
             self.cache.put(page.job, result)
         return PageOutcome(result, None, (time.perf_counter() - started) * 1000)

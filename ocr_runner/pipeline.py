@@ -96,7 +96,7 @@ def prepare(settings: Settings, request: DocumentRequest) -> PreparedDocument:
         base_size=requested.base_size,
         crop_mode=requested.crop_mode,
     )
-    locate_text = (request.text_to_locate or "").strip() or None
+    locate_text = (request.text_to_locate or "").strip() or None if request.task is Task.LOCATE else None
     pages = [
         PreparedPage(
             page,

@@ -169,6 +169,9 @@ class BatchItemResult(OCRResponse):
 class BatchResponse(ResponseModel):
     success: bool = Field(description="True when every item succeeded.")
     results: list[BatchItemResult]
+    error: str | None = Field(None, description="Why the whole batch was refused (then results is empty).")
+    error_code: str | None = None
+    field: str | None = None
 
 
 class JobProgress(ResponseModel):

@@ -49,7 +49,8 @@ class Settings(BaseSettings):
     # Decoding
     max_new_tokens: int = Field(8192, ge=1, le=32768)
     min_new_tokens: int = Field(0, ge=0, description="Benchmarks only: force a fixed output length.")
-    no_repeat_ngram_size: int = Field(35, ge=0, description="Repetition guard; 0 turns it off.")
+    no_repeat_ngram_size: int = Field(30, ge=0, description="Repetition guard n-gram size; 0 turns it off.")
+    no_repeat_window: int = Field(90, ge=2, description="Tokens the repetition guard looks back over.")
 
     # Batching and traffic
     max_batch_size: int = Field(8, ge=1, le=512)
@@ -64,6 +65,9 @@ class Settings(BaseSettings):
     max_prompt_chars: int = Field(4000, ge=16)
     max_pdf_pages: int = Field(100, ge=1, description="Pages one request may select from a PDF.")
     max_batch_items: int = Field(32, ge=1, description="Documents in one /batch request.")
+    max_pages_in_flight: int = Field(
+        0, ge=0, description="Pages one request may have at the engine at once; 0 means 2 x max_batch_size."
+    )
 
     # Async jobs (state in the API process, journaled to jobs_dir)
     jobs_dir: str = ".ocr-jobs"

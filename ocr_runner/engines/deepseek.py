@@ -30,13 +30,18 @@ class DeepseekEngine(Engine):
         import torch
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
+        from .repetition import WindowedNoRepeatNGram, exempt_ids
+
         self.settings = settings
         self.reason = reason
         self.model = settings.model_name
         self.device = resolve_device(settings.device)
         self.torch_dtype = _resolve_dtype(settings.dtype, self.device)
         self.processor = AutoProcessor.from_pretrained(settings.model_name)
-        self.processor.tokenizer.padding_side = "left"  # right padding gives wrong tokens when batched
+        tokenizer = self.processor.tokenizer
+        tokenizer.padding_side = "left"  # right padding gives wrong tokens when batched
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
         self.attn_implementation, self.net = _load_model(
             AutoModelForImageTextToText, settings, self.torch_dtype, self.device
         )
@@ -57,6 +62,12 @@ class DeepseekEngine(Engine):
         tokenizer = self.processor.tokenizer
         self._eos_id = tokenizer.eos_token_id
         self._pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self._eos_id
+        self._repetition_guard = None
+        if settings.no_repeat_ngram_size:
+            self._repetition_guard = WindowedNoRepeatNGram(
+                settings.no_repeat_ngram_size, max(settings.no_repeat_window, settings.no_repeat_ngram_size),
+                exempt_ids(tokenizer),
+            )
         self._strip_ids = {i for i in (tokenizer.bos_token_id, self._eos_id, self._pad_id) if i is not None}
         log.info(
             "DeepSeek engine ready: %s on %s (%s, attention %s)",
@@ -73,6 +84,9 @@ class DeepseekEngine(Engine):
                 image = load_image(job.image, max_pixels=self.settings.max_image_pixels)
             except OCRError as exc:
                 results[index] = self.failed(exc.message, exc.status)
+                continue
+            except Exception as exc:  # noqa: BLE001 - a bad item fails alone
+                results[index] = self.failed(f"image could not be read: {exc.__class__.__name__}", 400)
                 continue
             mode = snap_mode(ResolutionMode(job.base_size, job.image_size, job.crop_mode), self.supported_modes)
             groups[mode].append((index, image))
@@ -95,14 +109,19 @@ class DeepseekEngine(Engine):
         )
 
     def warmup(self) -> None:
-        from PIL import Image
+        """Generate once at a realistic size (global view + tiles, batch of two); fail start-up if it cannot."""
         import io
 
-        buffer = io.BytesIO()
-        Image.new("RGB", (64, 64), "white").save(buffer, format="PNG")
+        from PIL import Image
+
         from ..tasks import PROMPTS, Task
 
-        self.run_batch([EngineJob(image=buffer.getvalue(), task=Task.OCR, prompt=PROMPTS[Task.OCR], max_new_tokens=2)])
+        buffer = io.BytesIO()
+        Image.new("RGB", (2 * self._tile, self._tile + self._tile // 2), "white").save(buffer, format="PNG")
+        job = EngineJob(image=buffer.getvalue(), task=Task.OCR, prompt=PROMPTS[Task.OCR], max_new_tokens=2)
+        for result in self.run_batch([job, job]):
+            if result.error is not None:
+                raise RuntimeError(f"warm-up generation failed: {result.error}")
 
     # -- internals -----------------------------------------------------------------------------
 
@@ -130,6 +149,8 @@ class DeepseekEngine(Engine):
             )
 
     def _generate(self, mode: ResolutionMode, jobs: list[EngineJob], images: list[Any]) -> list[EngineResult]:
+        from transformers import LogitsProcessorList
+
         torch = self._torch
         limits = [min(j.max_new_tokens or self.settings.max_new_tokens, self.settings.max_new_tokens) for j in jobs]
         inputs = self.processor(
@@ -142,8 +163,8 @@ class DeepseekEngine(Engine):
             "pad_token_id": self._pad_id,
             "eos_token_id": self._eos_id,
         }
-        if self.settings.no_repeat_ngram_size:
-            generation["no_repeat_ngram_size"] = self.settings.no_repeat_ngram_size
+        if self._repetition_guard is not None:
+            generation["logits_processor"] = LogitsProcessorList([self._repetition_guard])
         if self.settings.min_new_tokens:
             generation["min_new_tokens"] = min(self.settings.min_new_tokens, max(limits))
         started = time.perf_counter()

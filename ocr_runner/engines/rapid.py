@@ -68,7 +68,7 @@ class RapidOcrEngine(Engine):
     def warmup(self) -> None:
         import numpy as np
 
-        self._ocr(np.full((64, 64, 3), 255, dtype=np.uint8))
+        self._ocr(np.full((64, 64, 3), 255, dtype=np.uint8))  # raises if the ONNX models cannot run
 
     def _run_one(self, job: EngineJob, batch_size: int) -> EngineResult:
         import numpy as np

@@ -42,7 +42,7 @@ def is_stale_connection(exc: BaseException) -> bool:
     return False
 
 
-async def call_with_reconnect(call: Callable[[], Awaitable[T]], attempts: int = 3) -> T:
+async def call_with_reconnect(call: Callable[[], Awaitable[T]], attempts: int = 2) -> T:
     for attempt in range(1, attempts + 1):
         try:
             return await call()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ..errors import EngineItemFailed, EngineTimeout, OCRError, Overloaded
+from ..errors import EngineTimeout, OCRError, Overloaded
 from ..pipeline import error_response
 from ..schemas import OCRResponse
 
@@ -20,7 +20,7 @@ def engine_call_error(exc: Exception) -> OCRError:
     if status == 504 or isinstance(exc, TimeoutError) or "timeout" in exc.__class__.__name__.lower():
         return EngineTimeout("the OCR engine did not answer in time")
     log.exception("engine call failed")
-    return EngineItemFailed("the OCR engine could not be reached")
+    return Overloaded("the OCR engine could not be reached; retry shortly")
 
 
 def respond_error(ctx: Any, exc: OCRError) -> OCRResponse:

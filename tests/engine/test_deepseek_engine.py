@@ -101,3 +101,19 @@ def test_a_failing_item_fails_alone(engine, images):
 def test_request_token_cap_is_respected(engine, images):
     [result] = engine.run_batch([EngineJob(image=images[0], task=Task.OCR, prompt=PROMPTS[Task.OCR], max_new_tokens=3)])
     assert result.output_tokens == 3
+
+
+def test_batched_equals_single_when_rows_end_at_different_steps(tiny_settings, images):
+    """No forced length: rows stop at their own end-of-sequence; padding after it must not leak."""
+    engine = create_engine(tiny_settings.model_copy(update={"min_new_tokens": 0, "max_new_tokens": 16}))
+    from PIL import Image
+
+    # On this seeded checkpoint these end at once (0 tokens) or run to the cap, in one batch.
+    mixed = [encode(noise_image((300, 900), 1)), images[0], encode(Image.new("RGB", (300, 300), "white")), images[1]]
+    jobs = [job(image) for image in mixed] + [job(mixed[0], Task.MARKDOWN), job(mixed[1], Task.FIGURE)]
+    batched = engine.run_batch(jobs)
+    singles = [engine.run_batch([j])[0] for j in jobs]
+    assert [(r.text, r.output_tokens) for r in batched] == [(r.text, r.output_tokens) for r in singles]
+    # The random model ends some rows early and runs others to the cap: both cases are covered.
+    lengths = {r.output_tokens for r in batched}
+    assert min(lengths) < 16 and max(lengths) == 16, lengths

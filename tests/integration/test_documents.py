@@ -111,8 +111,15 @@ def test_batch_keeps_order_and_isolates_failures(rapid_server, pdf):
     assert [b["label"] for b in results[4]["boxes"]] == ["four"]
 
 
+def test_batch_pages_count_together_against_the_limit(rapid_server, pdf):
+    items = [{"image_base64": b64(pdf)}, {"image_base64": b64(pdf)}]  # 4 + 4 pages > MAX_PDF_PAGES (6)
+    response = httpx.post(rapid_server.url + "/batch", json={"items": items}, timeout=60)
+    assert response.status_code == 413 and "limit of 6" in response.json()["error"]
+
+
 def test_batch_limits(rapid_server):
-    assert httpx.post(rapid_server.url + "/batch", json={"items": []}).status_code == 422
+    empty = httpx.post(rapid_server.url + "/batch", json={"items": []})
+    assert empty.status_code == 422 and empty.json()["field"] == "items" and "1 to" in empty.json()["error"]
     bad_field = {"items": [{"image_base64": "x", "colour": "red"}]}
     assert httpx.post(rapid_server.url + "/batch", json=bad_field).status_code == 400
 
@@ -171,7 +178,7 @@ def test_pdf_pages_fill_engine_batches(tiny_server):
     assert max(p["batch_size"] for p in data["pages"]) > 1
 
 
-def test_tiny_model_reads_a_pdf_page_like_the_same_image(tiny_server):
+def test_a_single_image_keeps_the_seed_shape(tiny_server):
     image = noise_image((300, 300), seed=42)
     single = httpx.post(tiny_server.url + "/ocr", json={"image_base64": b64(encode(image))}, timeout=60).json()
     assert single["pages"] == [] and single["metadata"]["document_type"] == "image"

@@ -78,28 +78,54 @@ def test_cancel_stops_the_work(tmp_path):
 
 
 def test_restart_marks_unfinished_jobs_failed_never_lost(tmp_path):
+    # The journal as a crashed server leaves it: one job running, one queued, one done.
+    for job_id, state in (("a1", "running"), ("b2", "queued"), ("c3", "completed")):
+        record = {"job_id": job_id, "task": "ocr", "pages_total": 3, "state": state, "pages_done": 1,
+                  "created_at": 1e10, "updated_at": 1e10, "error": None, "error_code": None,
+                  "error_status": None, "result": {"success": True} if state == "completed" else None}
+        (tmp_path / f"{job_id}.json").write_text(json.dumps(record))
+    store = JobStore(tmp_path)
+    for job_id in ("a1", "b2"):
+        recovered = store.get(job_id)
+        assert recovered.state is JobState.FAILED and recovered.error_code == "interrupted"
+        assert "restarted" in recovered.error
+        assert json.loads((tmp_path / f"{job_id}.json").read_text())["state"] == "failed"
+    assert store.get("c3").state is JobState.COMPLETED
+
+
+def test_shutdown_mid_job_is_reported_as_interrupted(tmp_path):
     async def scenario():
         store = JobStore(tmp_path)
         record = store.submit("markdown", 5, lambda progress: asyncio.sleep(60))
         await asyncio.sleep(0.01)
         return record.job_id
 
-    job_id = asyncio.run(scenario())  # the loop ends with the job still running: a crash
-    recovered = JobStore(tmp_path).get(job_id)
-    assert recovered.state is JobState.FAILED and recovered.error_code == "interrupted"
-    assert "restarted" in recovered.error
+    job_id = asyncio.run(scenario())  # the loop cancels the running job as it closes
+    assert JobStore(tmp_path).get(job_id).error_code == "interrupted"
+
+
+def test_cancel_before_start_leaves_no_task(tmp_path):
+    async def scenario():
+        store = JobStore(tmp_path)
+        record = store.submit("ocr", 1, lambda progress: asyncio.sleep(60))
+        store.cancel(record.job_id)  # before the task ever ran
+        assert store._tasks == {}
+        await asyncio.sleep(0.01)
+        assert store.get(record.job_id).state is JobState.CANCELLED
+
+    asyncio.run(scenario())
 
 
 def test_unknown_and_expired_jobs_are_404(tmp_path):
     async def scenario():
-        store = JobStore(tmp_path, ttl_s=0.05)
+        store = JobStore(tmp_path, ttl_s=0.3)
 
         async def runner(progress):
             return {"ok": True}
 
         record = store.submit("ocr", 1, runner)
-        await until(lambda: store.get(record.job_id).state is JobState.COMPLETED)
-        await asyncio.sleep(0.1)
+        await until(lambda: record.state is JobState.COMPLETED)
+        await asyncio.sleep(0.4)
         with pytest.raises(JobNotFound):
             store.get(record.job_id)
         with pytest.raises(JobNotFound):
