@@ -8,7 +8,6 @@ moving window, per key (or per client address when auth is off).
 from __future__ import annotations
 
 import hmac
-import json
 import math
 import time
 from collections.abc import Iterable
@@ -16,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..settings import SettingsError
-from .middleware import Receive, Scope, Send
+from .middleware import Receive, Scope, Send, send_json_error
 
 DOC_PATHS = ("/", "/docs.json", "/schema.json")
 
@@ -66,15 +65,15 @@ class ApiKeyAuth:
         if self.keys:
             key = self._presented_key(headers)
             if key is None or not self._valid(key):
-                await _reject(send, 401, "missing or invalid API key", "unauthorized",
-                              [(b"www-authenticate", b'Bearer realm="deepseek-ocr"')])
+                await send_json_error(send, 401, "missing or invalid API key", "unauthorized",
+                                      headers=[(b"www-authenticate", b'Bearer realm="deepseek-ocr"')])
                 return
             identity = "key:" + hmac.new(b"rate", key, "sha256").hexdigest()[:16]
         if self.limiter is not None and not self.limiter.hit(self.limit, identity):
             reset_at, _ = self.limiter.get_window_stats(self.limit, identity)
             retry_after = max(1, math.ceil(reset_at - time.time()))
-            await _reject(send, 429, f"rate limit of {self.limit} exceeded", "rate_limited",
-                          [(b"retry-after", str(retry_after).encode())])
+            await send_json_error(send, 429, f"rate limit of {self.limit} exceeded", "rate_limited",
+                                  headers=[(b"retry-after", str(retry_after).encode())])
             return
         await self.app(scope, receive, send)
 
@@ -99,13 +98,3 @@ class ApiKeyAuth:
     def _client(scope: Scope) -> str:
         client = scope.get("client")
         return f"ip:{client[0]}" if client else "ip:unknown"
-
-
-async def _reject(send: Send, status: int, message: str, code: str, extra: list[tuple[bytes, bytes]]) -> None:
-    body = json.dumps({"success": False, "error": message, "error_code": code, "field": None}).encode()
-    await send({
-        "type": "http.response.start",
-        "status": status,
-        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *extra],
-    })
-    await send({"type": "http.response.body", "body": body})

@@ -11,6 +11,21 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 
+async def send_json_error(
+    send: Send, status: int, message: str, code: str, field: str | None = None,
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    """A complete JSON error response in the service's shape, straight from middleware."""
+    body = json.dumps({"success": False, "error": message, "error_code": code, "field": field}).encode()
+    await send({
+        "type": "http.response.start",
+        "status": status,
+        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                    *(headers or [])],
+    })
+    await send({"type": "http.response.body", "body": body})
+
+
 class BodySizeLimit:
     """Reject bodies over ``max_body_bytes`` with 413, from Content-Length or by counting chunks."""
 
@@ -57,22 +72,9 @@ class BodySizeLimit:
         await self.app(scope, receive, send)
 
     async def _reject(self, send: Send) -> None:
-        body = json.dumps(
-            {
-                "success": False,
-                "error": f"request body is larger than the limit of {self.max_body_bytes} bytes",
-                "error_code": "payload_too_large",
-                "field": "body",
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-            }
+        await send_json_error(
+            send, 413, f"request body is larger than the limit of {self.max_body_bytes} bytes", "payload_too_large", "body"
         )
-        await send({"type": "http.response.body", "body": body})
 
 
 class RequestId:
@@ -171,12 +173,6 @@ class MalformedMultipart:
         if scope["type"] == "http":
             content_type = dict(scope.get("headers") or []).get(b"content-type", b"").lower()
             if content_type.startswith(b"multipart/") and b"boundary=" not in content_type:
-                body = json.dumps(
-                    {"success": False, "error": "multipart body without a boundary", "error_code": "invalid_request",
-                     "field": "content-type"}
-                ).encode()
-                await send({"type": "http.response.start", "status": 400,
-                            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
-                await send({"type": "http.response.body", "body": body})
+                await send_json_error(send, 400, "multipart body without a boundary", "invalid_request", "content-type")
                 return
         await self.app(scope, receive, send)

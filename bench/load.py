@@ -1,0 +1,219 @@
+"""Load and fault test on loopback: many concurrent clients against the tiny model, nothing lost.
+
+    python -m bench.load --requests 2000 --concurrency 256 --runs 3
+    python -m bench.load --requests 1000 --concurrency 128 --runs 1 --kill-engine-after 5
+
+Every request must end as a correct answer (its own image's result) or an honest 503;
+``lost`` counts requests that got no HTTP answer at all (exceptions, timeouts). The
+server's resident memory is read after each run to show it does not keep growing.
+With --kill-engine-after, the engine worker is killed (SIGKILL) mid-run and /readyz
+is watched until the service recovers. Results: bench/results/load-<host>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import platform
+import signal
+import statistics
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import httpx
+
+from tests.helpers import BentoServer, encode, noise_image
+from tests.tiny_checkpoint import build_tiny_checkpoint
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SIZES = [(120, 90), (600, 300), (300, 900), (600, 400)]
+
+
+def tree_rss_mb(root_pid: int) -> float:
+    """Resident memory of a process and all its descendants, from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    total, stack = 0, [root_pid]
+    while stack:
+        pid = stack.pop()
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+        stack.extend(children.get(pid, []))
+    return round(total / 1024, 1)
+
+
+def engine_worker_pid(root_pid: int) -> int | None:
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
+            except OSError:
+                continue
+            if b"--service-name ocr-engine" in cmdline and str(root_pid).encode() not in cmdline:
+                return int(entry.name)
+    return None
+
+
+async def one_run(url: str, images: list[str], expected: list[str], total: int, concurrency: int,
+                  timeout_s: float) -> dict:
+    outcomes: Counter[str] = Counter()
+    latencies: list[float] = []
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(total):
+        queue.put_nowait(i)
+
+    async def client_loop(client: httpx.AsyncClient) -> None:
+        while True:
+            try:
+                i = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            started = time.perf_counter()
+            try:
+                response = await client.post(url + "/ocr", json={"image_base64": images[i % len(images)]})
+            except (httpx.HTTPError, OSError) as exc:
+                outcomes[f"lost:{exc.__class__.__name__}"] += 1
+                continue
+            latencies.append(time.perf_counter() - started)
+            if response.status_code == 200:
+                ok = response.json().get("raw_result") == expected[i % len(images)]
+                outcomes["correct" if ok else "wrong_answer"] += 1
+            elif response.status_code == 503:
+                outcomes["503" if response.headers.get("retry-after") else "503_without_retry_after"] += 1
+            else:
+                outcomes[str(response.status_code)] += 1
+
+    started = time.perf_counter()
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(timeout=timeout_s, limits=limits) as client:
+        await asyncio.gather(*(client_loop(client) for _ in range(concurrency)))
+    wall = time.perf_counter() - started
+    latencies.sort()
+
+    def pct(p: float) -> float:
+        return round(latencies[min(len(latencies) - 1, int(p * len(latencies)))], 3) if latencies else 0.0
+
+    lost = sum(v for k, v in outcomes.items() if k.startswith("lost"))
+    five_xx = sum(v for k, v in outcomes.items() if k.isdigit() and k.startswith("5"))
+    return {
+        "requests": total, "concurrency": concurrency, "wall_s": round(wall, 2),
+        "answered_per_s": round((total - lost) / wall, 1), "outcomes": dict(outcomes),
+        "lost": lost, "wrong_answers": outcomes["wrong_answer"], "other_5xx": five_xx,
+        "p50_s": pct(0.5), "p95_s": pct(0.95), "p99_s": pct(0.99),
+        "mean_latency_s": round(statistics.fmean(latencies), 3) if latencies else 0.0,
+    }
+
+
+async def watch_readiness(url: str, stop: asyncio.Event) -> list[tuple[float, int]]:
+    transitions: list[tuple[float, int]] = []
+    last = None
+    started = time.monotonic()
+    async with httpx.AsyncClient(timeout=2) as client:
+        while not stop.is_set():
+            try:
+                status = (await client.get(url + "/readyz")).status_code
+            except httpx.HTTPError:
+                status = 0
+            if status != last:
+                transitions.append((round(time.monotonic() - started, 2), status))
+                last = status
+            await asyncio.sleep(0.2)
+    return transitions
+
+
+async def fault_run(server: BentoServer, images, expected, total, concurrency, timeout_s, kill_after) -> dict:
+    stop = asyncio.Event()
+    watcher = asyncio.create_task(watch_readiness(server.url, stop))
+
+    async def killer() -> dict:
+        await asyncio.sleep(kill_after)
+        pid = engine_worker_pid(server.process.pid)
+        if pid is None:
+            return {"killed": None}
+        os.kill(pid, signal.SIGKILL)
+        return {"killed": pid, "at_s": kill_after}
+
+    kill_task = asyncio.create_task(killer())
+    result = await one_run(server.url, images, expected, total, concurrency, timeout_s)
+    killed = await kill_task
+    recovered_at = None
+    deadline = time.monotonic() + 180
+    async with httpx.AsyncClient(timeout=30) as client:
+        while time.monotonic() < deadline:
+            try:
+                health = await client.get(server.url + "/health")
+                probe = await client.post(server.url + "/ocr", json={"image_base64": images[0]})
+                if health.status_code == 200 and probe.status_code == 200:
+                    recovered_at = time.monotonic()
+                    break
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.5)
+    stop.set()
+    transitions = await watcher
+    return {**result, **killed, "readyz_transitions": transitions, "recovered": recovered_at is not None,
+            "new_engine_pid": engine_worker_pid(server.process.pid)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=256)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--max-batch-size", type=int, default=16)
+    parser.add_argument("--timeout", type=float, default=300)
+    parser.add_argument("--kill-engine-after", type=float, default=None)
+    parser.add_argument("--output", default=None)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as scratch:
+        checkpoint = build_tiny_checkpoint(Path(scratch) / "tiny")
+        server = BentoServer(
+            {"ENGINE": "deepseek", "DEVICE": "cpu", "MODEL_NAME": str(checkpoint), "MAX_NEW_TOKENS": "12",
+             "MIN_NEW_TOKENS": "12", "MAX_BATCH_SIZE": str(args.max_batch_size), "CACHE_ENABLED": "false",
+             "MAX_LATENCY_MS": "120000"},
+            Path(scratch) / "server.log",
+        )
+        try:
+            server.wait_ready()
+            images = [base64.b64encode(encode(noise_image(size, seed=i))).decode() for i, size in enumerate(SIZES)]
+            expected = [httpx.post(server.url + "/ocr", json={"image_base64": image}, timeout=60).json()["raw_result"]
+                        for image in images]
+            report = {"machine": platform.node(), "cpu_count": os.cpu_count(), "engine": "deepseek (tiny random, CPU)",
+                      "max_batch_size": args.max_batch_size, "rss_mb_before": tree_rss_mb(server.process.pid),
+                      "runs": []}
+            for _ in range(args.runs):
+                run = asyncio.run(one_run(server.url, images, expected, args.requests, args.concurrency, args.timeout))
+                run["rss_mb_after"] = tree_rss_mb(server.process.pid)
+                report["runs"].append(run)
+                print(json.dumps(run))
+            if args.kill_engine_after is not None:
+                fault = asyncio.run(fault_run(server, images, expected, args.requests, args.concurrency, args.timeout,
+                                              args.kill_engine_after))
+                report["fault"] = fault
+                print(json.dumps(fault))
+        finally:
+            server.close()
+    RESULTS.mkdir(exist_ok=True)
+    out = Path(args.output) if args.output else RESULTS / f"load-{platform.node()}.json"
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
