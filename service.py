@@ -16,7 +16,7 @@ from typing import Annotated
 
 import bentoml
 from fastapi import FastAPI, File, Form, UploadFile
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import Field
 
 from ocr_runner.cache import ResultCache
@@ -49,6 +49,7 @@ settings = load_settings()
 # Connection recycling in BentoML 1.4's inter-service client drops in-flight answers under
 # load (see README, "Reliability"); effectively disable it on the engine.
 NO_RECYCLING = {"max_requests": 1_000_000_000, "max_age": 1e9}
+UI_PAGE = Path(__file__).resolve().parent / "ocr_runner" / "http" / "static" / "ui.html"
 EXAMPLE_PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4//8/AAX+Av4N70a4AAAAAElFTkSuQmCC"
 
 ImageB64 = Annotated[
@@ -131,6 +132,10 @@ class DeepSeekOCR:
             log.warning("engine health check failed: %s", exc)
             return JSONResponse({"status": "unavailable", "error": "the OCR engine is not reachable"}, status_code=503)
         return JSONResponse(HealthResponse(status="ok", **facts.model_dump()).model_dump())
+
+    @http_app.get("/ui", response_class=HTMLResponse, summary="A small web page: drop a file, see the result")
+    async def ui(self) -> HTMLResponse:
+        return HTMLResponse(UI_PAGE.read_text(encoding="utf-8"))
 
     @bentoml.api(route="/ocr")
     async def ocr(

@@ -82,7 +82,7 @@ class Settings(BaseSettings):
     api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list, description="Accepted API keys (env: comma-separated).")
     api_keys_file: str | None = Field(None, description="File with one API key per line.")
     public_paths: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["/health", "/healthz", "/livez", "/readyz", "/metrics", "/", "/docs.json"],
+        default_factory=lambda: ["/health", "/healthz", "/livez", "/readyz", "/metrics", "/", "/docs.json", "/ui"],
         description="Paths served without a key.",
     )
     rate_limit: str | None = Field(None, description="Per-key (or per-address) limit, e.g. '60/minute'.")
