@@ -57,7 +57,7 @@ def test_corrupt_and_truncated_pdfs_are_400():
 
 
 def test_encrypted_pdf_is_400_saying_so():
-    pypdf = pytest.importorskip("pypdf")
+    import pypdf
     import io
 
     writer = pypdf.PdfWriter(clone_from=io.BytesIO(make_pdf([["secret"]])))

@@ -1,8 +1,7 @@
 import pytest
+import torch
 
-torch = pytest.importorskip("torch")
-
-from ocr_runner.engines.repetition import WindowedNoRepeatNGram  # noqa: E402
+from ocr_runner.engines.repetition import WindowedNoRepeatNGram
 
 pytestmark = pytest.mark.unit
 

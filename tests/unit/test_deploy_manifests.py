@@ -1,0 +1,36 @@
+"""Kubernetes manifests validate against the Kubernetes schemas; the BentoCloud file names our services."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.unit
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+K8S_VERSION = "1.33"
+
+
+def documents() -> list[dict]:
+    return [d for d in yaml.safe_load_all((DEPLOY / "kubernetes" / "deployment.yaml").read_text()) if d]
+
+
+@pytest.mark.parametrize("document", documents(), ids=lambda d: f"{d['kind']}/{d['metadata']['name']}")
+def test_manifest_is_valid_kubernetes(document):
+    import kubernetes_validate
+    kubernetes_validate.validate(document, K8S_VERSION, strict=True)
+
+
+def test_deployment_asks_for_a_gpu_and_uses_bentoml_probes():
+    [deployment] = [d for d in documents() if d["kind"] == "Deployment"]
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/livez"
+    assert container["ports"][0]["containerPort"] == 8000
+
+
+def test_bentocloud_config_scales_the_engine_on_a_gpu():
+    config = yaml.safe_load((DEPLOY / "bentocloud.yaml").read_text())
+    assert config["bento"].startswith("deepseek-ocr")
+    assert set(config["services"]) == {"ocr-engine", "deepseek-ocr"}
+    assert config["services"]["ocr-engine"]["instance_type"].startswith("gpu")
