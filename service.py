@@ -28,7 +28,7 @@ from ocr_runner.http.auth import ApiKeyAuth, load_keys
 from ocr_runner.http.metrics import OcrMetrics
 from ocr_runner.http.middleware import BodySizeLimit, MalformedMultipart, RequestId, ValidationErrorShape
 from ocr_runner.images import decode_base64
-from ocr_runner.jobs import JobRecord, JobState, JobStore
+from ocr_runner.jobs import JobConflict, JobRecord, JobState, JobStore
 from ocr_runner.orchestrator import Orchestrator
 from ocr_runner.pipeline import DocumentRequest
 from ocr_runner.schemas import (
@@ -49,7 +49,7 @@ settings = load_settings()
 # Connection recycling in BentoML 1.4's inter-service client drops in-flight answers under
 # load (see README, "Reliability"); effectively disable it on the engine.
 NO_RECYCLING = {"max_requests": 1_000_000_000, "max_age": 1e9}
-UI_PAGE = Path(__file__).resolve().parent / "ocr_runner" / "http" / "static" / "ui.html"
+UI_PAGE = (Path(__file__).resolve().parent / "ocr_runner" / "http" / "static" / "ui.html").read_text(encoding="utf-8")
 EXAMPLE_PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4//8/AAX+Av4N70a4AAAAAElFTkSuQmCC"
 
 ImageB64 = Annotated[
@@ -135,7 +135,7 @@ class DeepSeekOCR:
 
     @http_app.get("/ui", response_class=HTMLResponse, summary="A small web page: drop a file, see the result")
     async def ui(self) -> HTMLResponse:
-        return HTMLResponse(UI_PAGE.read_text(encoding="utf-8"))
+        return HTMLResponse(UI_PAGE)
 
     @bentoml.api(route="/ocr")
     async def ocr(
@@ -193,13 +193,10 @@ class DeepSeekOCR:
         items: Annotated[list[DocumentItem], Field(description="Documents to read, each with its own task.")],
     ) -> BatchResponse:
         """Many images or PDFs in one request: results in order, a failed item reported in place."""
-        if not 1 <= len(items) <= settings.max_batch_items:
-            error = UnprocessableRequest(f"items must hold 1 to {settings.max_batch_items} documents", field="items")
-            respond_error(ctx, error)
-            return BatchResponse(success=False, results=[], error=error.message, error_code=error.code, field=error.field)
-        requests = [self._document_request(item) for item in items]
         try:
-            answers = await self.orchestrator.run_many(requests)
+            if not 1 <= len(items) <= settings.max_batch_items:
+                raise UnprocessableRequest(f"items must hold 1 to {settings.max_batch_items} documents", field="items")
+            answers = await self.orchestrator.run_many([self._document_request(item) for item in items])
         except OCRError as exc:
             respond_error(ctx, exc)
             return BatchResponse(success=False, results=[], error=exc.message, error_code=exc.code, field=exc.field)
@@ -224,8 +221,7 @@ class DeepSeekOCR:
             )
             document = await self.orchestrator.prepare(request)
         except OCRError as exc:
-            respond_error(ctx, exc)
-            yield json.dumps({"event": "done", **exc_body(exc)}) + "\n"
+            yield json.dumps({"event": "done", **respond_error(ctx, exc).model_dump()}) + "\n"
             return
         ctx.response.headers["Content-Type"] = "application/x-ndjson"
         async for item in self.orchestrator.stream(document):
@@ -290,7 +286,7 @@ class DeepSeekOCR:
 
     @http_app.get("/jobs/{job_id}/result", response_model=OCRResponse, summary="A finished job's result")
     async def job_result(self, job_id: str) -> JSONResponse:
-        """The OCR response once completed; a failed job answers with its error and status; else 409."""
+        """The OCR response once completed; 409 otherwise (a failed job's body says why and its status)."""
         try:
             record = self.jobs.get(job_id)
         except OCRError as exc:
@@ -302,8 +298,7 @@ class DeepSeekOCR:
             body = {"success": False, "error": record.error, "error_code": record.error_code, "field": None,
                     "job_status": "failed", "original_status": record.error_status}
             return JSONResponse(body, status_code=409)
-        body = {"success": False, "error": f"job is {record.state.value}", "error_code": "job_conflict", "field": "job_id"}
-        return JSONResponse(body, status_code=409)
+        return json_error(JobConflict(f"job is {record.state.value}", field="job_id"))
 
     @http_app.delete("/jobs/{job_id}", response_model=JobStatus, summary="Cancel a job")
     async def cancel_job(self, job_id: str) -> JSONResponse:
@@ -344,12 +339,6 @@ def job_status(record: JobRecord) -> JobStatus:
         error_code=record.error_code,
         result_url=f"/jobs/{record.job_id}/result",
     )
-
-
-def exc_body(exc: OCRError) -> dict:
-    from ocr_runner.pipeline import error_response
-
-    return error_response(exc).model_dump()
 
 
 # The first middleware added is the outermost: ids on every answer, keys before bodies are read.

@@ -76,8 +76,7 @@ def load_document(
     crop_mode: bool,
 ) -> Document:
     if not is_pdf(data):
-        if pages is not None and pages.strip() not in ("", "1", "1-1", "1-"):
-            raise InvalidInput(f"{field} is a single image; {pages=} is out of bounds", field="pages")
+        parse_page_range(pages, 1)  # a single image is a one-page document
         image = load_image(data, max_pixels=max_pixels, field=field)
         return Document("image", 1, [Page(1, data, image.width, image.height)])
     with _PDFIUM_LOCK:

@@ -59,9 +59,8 @@ class DeepseekEngine(Engine):
             ResolutionMode(tile, tile, False),
             ResolutionMode(NOMINAL_GLOBAL_SIZE, NOMINAL_GLOBAL_SIZE, False),
         )
-        tokenizer = self.processor.tokenizer
         self._eos_id = tokenizer.eos_token_id
-        self._pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self._eos_id
+        self._pad_id = tokenizer.pad_token_id  # set to the EOS token above when the checkpoint has none
         self._repetition_guard = None
         if settings.no_repeat_ngram_size:
             self._repetition_guard = WindowedNoRepeatNGram(

@@ -23,11 +23,15 @@ def engine_call_error(exc: Exception) -> OCRError:
     return Overloaded("the OCR engine could not be reached; retry shortly")
 
 
+def error_headers(exc: OCRError) -> dict[str, str]:
+    """Headers an error answer carries: ``Retry-After`` when the client should come back."""
+    return {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, Overloaded) else {}
+
+
 def respond_error(ctx: Any, exc: OCRError) -> OCRResponse:
     """Set status and headers on the BentoML context and return the error body."""
     ctx.response.status_code = exc.status
-    if isinstance(exc, Overloaded):
-        ctx.response.headers["Retry-After"] = str(exc.retry_after_s)
+    ctx.response.headers.update(error_headers(exc))
     return error_response(exc)
 
 
@@ -35,5 +39,4 @@ def json_error(exc: OCRError) -> Any:
     """The same error body as a standalone response (for routes outside ``@bentoml.api``)."""
     from starlette.responses import JSONResponse
 
-    headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, Overloaded) else None
-    return JSONResponse(error_response(exc).model_dump(), status_code=exc.status, headers=headers)
+    return JSONResponse(error_response(exc).model_dump(), status_code=exc.status, headers=error_headers(exc))
