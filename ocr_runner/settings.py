@@ -51,6 +51,12 @@ class Settings(BaseSettings):
     min_new_tokens: int = Field(0, ge=0, description="Benchmarks only: force a fixed output length.")
     no_repeat_ngram_size: int = Field(30, ge=0, description="Repetition guard n-gram size; 0 turns it off.")
     no_repeat_window: int = Field(90, ge=2, description="Tokens the repetition guard looks back over.")
+    cudnn_attention: bool = Field(
+        False, description="Let sdpa use cuDNN on CUDA; it plans per shape, and decoding makes a new shape every step."
+    )
+    vision_batch_pages: int = Field(
+        8, ge=1, description="Pages the vision encoder takes at once; bounds its memory (SAM's attention bias)."
+    )
 
     # Batching and traffic
     max_batch_size: int = Field(8, ge=1, le=512)

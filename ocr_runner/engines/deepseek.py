@@ -37,6 +37,10 @@ class DeepseekEngine(Engine):
         self.model = settings.model_name
         self.device = resolve_device(settings.device)
         self.torch_dtype = _resolve_dtype(settings.dtype, self.device)
+        if self.device.startswith("cuda") and not settings.cudnn_attention:
+            # cuDNN's sdpa builds an execution plan for every new (batch, length) shape; a decode step
+            # always has a new length, so plans cost more than they save (measured: bench/results).
+            torch.backends.cuda.enable_cudnn_sdp(False)
         self.processor = AutoProcessor.from_pretrained(settings.model_name)
         tokenizer = self.processor.tokenizer
         tokenizer.padding_side = "left"  # right padding gives wrong tokens when batched
@@ -156,6 +160,9 @@ class DeepseekEngine(Engine):
             images=images, text=[j.prompt for j in jobs], return_tensors="pt", padding=True, **self._processor_kwargs(mode)
         ).to(self.device, dtype=self.torch_dtype)
         prompt_len = inputs["input_ids"].shape[1]
+        model_inputs = dict(inputs)
+        with torch.inference_mode():
+            model_inputs["mm_encoder_outputs"] = {"image": self._encode_images(model_inputs)}
         generation: dict[str, Any] = {
             "max_new_tokens": max(limits),
             "do_sample": False,
@@ -168,7 +175,7 @@ class DeepseekEngine(Engine):
             generation["min_new_tokens"] = min(self.settings.min_new_tokens, max(limits))
         started = time.perf_counter()
         with self._lock, torch.inference_mode():
-            output = self.net.generate(**inputs, **generation)
+            output = self.net.generate(**model_inputs, **generation)
         elapsed_ms = (time.perf_counter() - started) * 1000
         results = []
         for row, limit in zip(output[:, prompt_len:].tolist(), limits):
@@ -190,6 +197,36 @@ class DeepseekEngine(Engine):
                 )
             )
         return results
+
+
+    def _encode_images(self, inputs: dict[str, Any]):
+        """Run the vision encoder over a few pages at a time, so a large batch cannot exhaust GPU memory.
+
+        SAM's global attention builds a relative-position bias per view (about 0.2 GiB each in
+        bf16); encoding a batch of 64 pages (448 views) at once needs more than an 80 GB card.
+        """
+        from transformers.modeling_outputs import BaseModelOutputWithPooling
+
+        pixel_values = inputs.pop("pixel_values")
+        local = inputs.pop("pixel_values_local", None)
+        counts = inputs.pop("num_local_patches", None)
+        counts = [int(c) for c in counts] if counts is not None else [0] * pixel_values.shape[0]
+        step = self.settings.vision_batch_pages
+        features: list[Any] = []
+        offset = 0
+        for start in range(0, pixel_values.shape[0], step):
+            chunk_counts = counts[start : start + step]
+            tiles = sum(chunk_counts)
+            chunk_local = local[offset : offset + tiles] if local is not None and tiles else None
+            offset += tiles
+            encoded = self.net.get_image_features(
+                pixel_values=pixel_values[start : start + step],
+                pixel_values_local=chunk_local,
+                num_local_patches=chunk_counts if chunk_local is not None else None,
+                return_dict=True,
+            )
+            features.extend(encoded.pooler_output)
+        return BaseModelOutputWithPooling(pooler_output=features)
 
 
 def _is_out_of_memory(exc: BaseException) -> bool:

@@ -1,0 +1,169 @@
+"""Engine-level throughput of the DeepSeek engine: batch size x output length, with a time profile.
+
+Runs the production ``DeepseekEngine`` in-process (no HTTP) on rendered A4 pages in the
+default crop mode, forcing every page to generate exactly N new tokens, and reports
+pages/s, output tokens/s, peak GPU memory and where the time goes (CPU preprocessing,
+vision encoder + prefill, per-step decode).
+
+    python -m bench.fullsize /tmp/ocr2-random --device cuda
+    python -m bench.engine_bench --model /tmp/ocr2-random --batch-sizes 1,8,32,64 --new-tokens 256,1024
+
+``--mixed 200:2000`` adds static-batching waste: one batch whose pages want between 200
+and 2,000 tokens runs until the longest finishes. Results: bench/results/engine-<card>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import platform
+import random
+import time
+from pathlib import Path
+
+from ocr_runner.engines.base import EngineJob
+from ocr_runner.settings import Settings
+from ocr_runner.tasks import PROMPTS, Task
+from tests.helpers import render_page
+
+RESULTS = Path(__file__).resolve().parent / "results"
+A4_150DPI = (1240, 1754)
+
+
+def page_png(seed: int) -> bytes:
+    """A dense A4 page (about 60 lines) so tiling and image decode cost what a real page costs."""
+    rng = random.Random(seed)
+    words = "invoice total amount tax date customer order number page section table figure".split()
+    lines = [" ".join(rng.choice(words) for _ in range(9)) for _ in range(60)]
+    buffer = io.BytesIO()
+    render_page(lines, size=A4_150DPI, font_size=22).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def jobs_for(count: int, new_tokens: list[int]) -> list[EngineJob]:
+    return [
+        EngineJob(image=page_png(i), task=Task.OCR, prompt=PROMPTS[Task.OCR], max_new_tokens=new_tokens[i % len(new_tokens)])
+        for i in range(count)
+    ]
+
+
+def gpu_peak_gib(torch) -> float | None:
+    return round(torch.cuda.max_memory_allocated() / 2**30, 2) if torch.cuda.is_available() else None
+
+
+def profile_stages(engine, jobs: list[EngineJob]) -> dict[str, float]:
+    """CPU preprocessing and vision+prefill (one generated token) for one batch, in seconds."""
+    import torch
+
+    from ocr_runner.images import load_image
+    from ocr_runner.modes import ResolutionMode, snap_mode
+
+    started = time.perf_counter()
+    images = [load_image(j.image, max_pixels=engine.settings.max_image_pixels) for j in jobs]
+    mode = snap_mode(ResolutionMode(jobs[0].base_size, jobs[0].image_size, jobs[0].crop_mode), engine.supported_modes)
+    inputs = engine.processor(
+        images=images, text=[j.prompt for j in jobs], return_tensors="pt", padding=True, **engine._processor_kwargs(mode)
+    )
+    prep_s = time.perf_counter() - started
+    inputs = inputs.to(engine.device, dtype=engine.torch_dtype)
+    sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
+    sync()
+    started = time.perf_counter()
+    model_inputs = dict(inputs)
+    with torch.inference_mode():
+        model_inputs["mm_encoder_outputs"] = {"image": engine._encode_images(model_inputs)}
+        engine.net.generate(**model_inputs, max_new_tokens=1, do_sample=False, pad_token_id=engine._pad_id)
+    sync()
+    return {"prep_s": prep_s, "prefill_s": time.perf_counter() - started, "prompt_tokens": int(inputs["input_ids"].shape[1])}
+
+
+def run(args: argparse.Namespace) -> dict:
+    import torch
+    import transformers
+
+    from ocr_runner.engines.deepseek import DeepseekEngine
+
+    base = Settings(model_name=str(args.model), engine="deepseek", max_new_tokens=max(args.new_tokens), max_batch_size=max(args.batch_sizes))
+    started = time.perf_counter()
+    engine = DeepseekEngine(base, reason="benchmark")
+    engine.warmup()
+    load_s = time.perf_counter() - started
+    card = torch.cuda.get_device_name() if torch.cuda.is_available() else platform.processor() or "cpu"
+    report: dict = {
+        "card": card,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "engine": engine.health().model_dump(),
+        "load_s": round(load_s, 1),
+        "page": f"A4 {A4_150DPI[0]}x{A4_150DPI[1]} rendered, crop mode",
+        "records": [],
+    }
+    out = args.out or RESULTS / f"engine-{card.replace(' ', '-').lower()}.json"
+    for new_tokens in args.new_tokens:
+        engine.settings = base.model_copy(update={"max_new_tokens": new_tokens, "min_new_tokens": new_tokens})
+        for batch_size in args.batch_sizes:
+            jobs = jobs_for(batch_size, [new_tokens])
+            stages = profile_stages(engine, jobs)
+            if torch.cuda.is_available():
+                torch.cuda.reset_peak_memory_stats()
+            started = time.perf_counter()
+            results = engine.run_batch(jobs)
+            seconds = time.perf_counter() - started
+            errors = [r.error for r in results if r.error]
+            tokens = sum(r.output_tokens or 0 for r in results)
+            decode_steps = max(new_tokens - 1, 1)
+            record = {
+                "batch_size": batch_size,
+                "new_tokens": new_tokens,
+                "seconds": round(seconds, 2),
+                "pages_per_s": round(batch_size / seconds, 3),
+                "output_tokens_per_s": round(tokens / seconds, 1),
+                "output_tokens": tokens,
+                "prompt_tokens": stages["prompt_tokens"],
+                "prep_s": round(stages["prep_s"], 3),
+                "prefill_s": round(stages["prefill_s"], 3),
+                "decode_step_ms": round(1000 * max(seconds - stages["prep_s"] - stages["prefill_s"], 0) / decode_steps, 2),
+                "peak_gpu_gib": gpu_peak_gib(torch),
+                "errors": errors[:3],
+            }
+            report["records"].append(record)
+            print(json.dumps(record), flush=True)
+            out.write_text(json.dumps(report, indent=2))
+    if args.mixed:
+        low, high = args.mixed
+        rng = random.Random(1)
+        lengths = [rng.randint(low, high) for _ in range(args.mixed_batch)]
+        engine.settings = base.model_copy(update={"max_new_tokens": high, "min_new_tokens": high})
+        jobs = jobs_for(args.mixed_batch, lengths)
+        started = time.perf_counter()
+        results = engine.run_batch(jobs)
+        seconds = time.perf_counter() - started
+        useful = sum(r.output_tokens or 0 for r in results)
+        report["mixed"] = {
+            "batch_size": args.mixed_batch,
+            "lengths": f"uniform {low}..{high}",
+            "seconds": round(seconds, 2),
+            "pages_per_s": round(args.mixed_batch / seconds, 3),
+            "useful_tokens": useful,
+            "generated_tokens": args.mixed_batch * max(lengths),
+            "static_batching_efficiency": round(useful / (args.mixed_batch * max(lengths)), 3),
+        }
+        print(json.dumps(report["mixed"]), flush=True)
+    out.write_text(json.dumps(report, indent=2))
+    return report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", type=Path, required=True)
+    parser.add_argument("--batch-sizes", type=lambda s: [int(x) for x in s.split(",")], default=[1, 8, 32, 64])
+    parser.add_argument("--new-tokens", type=lambda s: [int(x) for x in s.split(",")], default=[256, 1024])
+    parser.add_argument("--mixed", type=lambda s: tuple(int(x) for x in s.split(":")), default=None)
+    parser.add_argument("--mixed-batch", type=int, default=64)
+    parser.add_argument("--out", type=Path, default=None)
+    run(parser.parse_args())
+
+
+if __name__ == "__main__":
+    main()
