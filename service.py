@@ -49,6 +49,12 @@ settings = load_settings()
 # Connection recycling in BentoML 1.4's inter-service client drops in-flight answers under
 # load (see README, "Reliability"); effectively disable it on the engine.
 NO_RECYCLING = {"max_requests": 1_000_000_000, "max_age": 1e9}
+
+
+def _batching(max_batch_size: int, max_latency_ms: int) -> dict:
+    if max_batch_size == 1:
+        return {"batchable": False}
+    return {"batchable": True, "max_batch_size": max_batch_size, "max_latency_ms": max_latency_ms}
 UI_PAGE = (Path(__file__).resolve().parent / "ocr_runner" / "http" / "static" / "ui.html").read_text(encoding="utf-8")
 EXAMPLE_PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4//8/AAX+Av4N70a4AAAAAElFTkSuQmCC"
 
@@ -79,7 +85,8 @@ class OCREngine:
         self.engine = create_engine(settings)
         self.engine.warmup()
 
-    @bentoml.api(batchable=True, max_batch_size=settings.max_batch_size, max_latency_ms=settings.max_latency_ms)
+    # MAX_BATCH_SIZE=1 is the seed's one-at-a-time behaviour (BentoML refuses a batchable size of 1).
+    @bentoml.api(**_batching(settings.max_batch_size, settings.max_latency_ms))
     def infer(self, jobs: list[EngineJob]) -> list[EngineResult]:
         return self.engine.run_batch(jobs)
 

@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     cudnn_attention: bool = Field(
         False, description="Let sdpa use cuDNN on CUDA; it plans per shape, and decoding makes a new shape every step."
     )
+    preprocess_threads: int = Field(
+        8, ge=1, le=64, description="Threads that resize and tile a batch's pages before the GPU sees them."
+    )
     vision_batch_pages: int = Field(
         8, ge=1, description="Pages the vision encoder takes at once; bounds its memory (SAM's attention bias)."
     )

@@ -117,3 +117,19 @@ def test_batched_equals_single_when_rows_end_at_different_steps(tiny_settings, i
     # The random model ends some rows early and runs others to the cap: both cases are covered.
     lengths = {r.output_tokens for r in batched}
     assert min(lengths) < 16 and max(lengths) == 16, lengths
+
+
+def test_threaded_preprocessing_and_chunked_vision_do_not_change_tokens(engine, images):
+    """Pages split across preprocessing threads (re-padded) and encoded a few at a time read the same."""
+    jobs = [job(images[i % len(images)]) for i in range(10)]
+    reference = engine.settings
+    try:
+        engine.settings = reference.model_copy(update={"preprocess_threads": 1, "vision_batch_pages": 64})
+        whole = engine.run_batch(jobs)
+        engine.settings = reference.model_copy(update={"preprocess_threads": 3, "vision_batch_pages": 3})
+        split = engine.run_batch(jobs)
+    finally:
+        engine.settings = reference
+    assert [r.error for r in split] == [None] * len(jobs)
+    assert [r.text for r in split] == [r.text for r in whole]
+    assert [r.output_tokens for r in split] == [r.output_tokens for r in whole]

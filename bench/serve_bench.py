@@ -1,0 +1,252 @@
+"""Service throughput: a real `bentoml serve`, N concurrent clients, batched vs batch size 1.
+
+    python -m bench.serve_bench --engine rapidocr
+    python -m bench.serve_bench --engine tiny --new-tokens 64
+    python -m bench.serve_bench --engine deepseek --model /tmp/ocr2-random --new-tokens 256
+
+For each server configuration (``batched``: MAX_BATCH_SIZE as given; ``baseline``: the
+seed's one-at-a-time, MAX_BATCH_SIZE=1) the harness starts the service, sends every
+concurrency level's requests (distinct dense A4 pages, result cache off) from this
+process, and records pages/s, output tokens/s, p50/p95/p99 latency, the batch sizes the
+engine formed, peak server RAM and, with nvidia-smi, peak GPU memory. The speed-up is
+reported as a ratio of the two configurations measured in the same run. Results:
+bench/results/serve-<machine>-<engine>.json and .png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import platform
+import shutil
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+from bench.engine_bench import page_png
+from bench.load import tree_rss_mb
+from tests.helpers import BentoServer
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+class PeakSampler:
+    """Samples the server's resident memory (process tree) and the GPU's used memory until stopped."""
+
+    def __init__(self, root_pid: int, interval_s: float = 0.5) -> None:
+        self.root_pid = root_pid
+        self.interval_s = interval_s
+        self.rss_mb = 0.0
+        self.gpu_mib: float | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> PeakSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        smi = shutil.which("nvidia-smi")
+        while True:
+            self.rss_mb = max(self.rss_mb, tree_rss_mb(self.root_pid))
+            if smi:
+                used = subprocess.run(
+                    [smi, "--query-gpu=memory.used", "--format=csv,noheader,nounits"], capture_output=True, text=True
+                ).stdout.split()
+                if used:
+                    self.gpu_mib = max(self.gpu_mib or 0.0, float(used[0]))
+            if self._stop.wait(self.interval_s):
+                return
+
+
+def percentile(sorted_values: list[float], p: float) -> float:
+    if not sorted_values:
+        return 0.0
+    return round(sorted_values[min(len(sorted_values) - 1, int(p * len(sorted_values)))], 3)
+
+
+async def drive(url: str, pages: list[str], total: int, concurrency: int, timeout_s: float) -> dict:
+    """Send ``total`` requests from ``concurrency`` closed-loop clients; summarise what came back."""
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(total):
+        queue.put_nowait(i)
+    latencies: list[float] = []
+    tokens: list[int] = []
+    batch_sizes: list[int] = []
+    failures: dict[str, int] = {}
+
+    async def client(http: httpx.AsyncClient) -> None:
+        while not queue.empty():
+            i = queue.get_nowait()
+            started = time.perf_counter()
+            try:
+                response = await http.post(url + "/ocr", json={"image_base64": pages[i % len(pages)]})
+            except httpx.HTTPError as exc:
+                failures[exc.__class__.__name__] = failures.get(exc.__class__.__name__, 0) + 1
+                continue
+            if response.status_code != 200:
+                failures[str(response.status_code)] = failures.get(str(response.status_code), 0) + 1
+                continue
+            latencies.append(time.perf_counter() - started)
+            metadata = response.json().get("metadata", {})
+            tokens.append(int(metadata.get("output_tokens") or 0))
+            batch_sizes.append(int(metadata.get("batch_size") or 1))
+
+    started = time.perf_counter()
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(timeout=timeout_s, limits=limits) as http:
+        await asyncio.gather(*(client(http) for _ in range(concurrency)))
+    wall = time.perf_counter() - started
+    latencies.sort()
+    return {
+        "concurrency": concurrency,
+        "requests": total,
+        "answered": len(latencies),
+        "failures": failures,
+        "wall_s": round(wall, 2),
+        "pages_per_s": round(len(latencies) / wall, 3),
+        "output_tokens_per_s": round(sum(tokens) / wall, 1),
+        "p50_s": percentile(latencies, 0.50),
+        "p95_s": percentile(latencies, 0.95),
+        "p99_s": percentile(latencies, 0.99),
+        "mean_batch_size": round(statistics.fmean(batch_sizes), 2) if batch_sizes else None,
+        "max_batch_size_seen": max(batch_sizes, default=None),
+    }
+
+
+def server_env(args: argparse.Namespace, max_batch_size: int, model: str | None) -> dict[str, str]:
+    env = {
+        "ENGINE": "rapidocr" if args.engine == "rapidocr" else "deepseek",
+        "MAX_BATCH_SIZE": str(max_batch_size),
+        "MAX_LATENCY_MS": str(args.timeout_s * 1000),
+        "REQUEST_TIMEOUT_S": str(args.timeout_s),
+        "CACHE_ENABLED": "false",  # every request must cost a real inference
+    }
+    if model:
+        env["MODEL_NAME"] = model
+    if args.new_tokens:
+        env.update(MIN_NEW_TOKENS=str(args.new_tokens), MAX_NEW_TOKENS=str(args.new_tokens))
+    return env
+
+
+def run_configuration(args, name: str, max_batch_size: int, model: str | None, pages: list[str], workdir: Path) -> dict:
+    server = BentoServer(server_env(args, max_batch_size, model), workdir / f"{name}.log")
+    try:
+        started = time.perf_counter()
+        server.wait_ready(timeout_s=args.start_timeout_s)
+        health = httpx.get(server.url + "/health", timeout=10).json()
+        ready_s = round(time.perf_counter() - started, 1)
+        asyncio.run(drive(server.url, pages, 2, 2, args.timeout_s))  # first requests pay lazy set-up
+        levels = []
+        for concurrency in args.concurrency:
+            total = max(concurrency * args.requests_per_client, args.min_requests)
+            with PeakSampler(server.process.pid) as peak:
+                level = asyncio.run(drive(server.url, pages, total, concurrency, args.timeout_s))
+            level.update(peak_rss_mb=peak.rss_mb, peak_gpu_mib=peak.gpu_mib)
+            print(json.dumps({"configuration": name, **level}), flush=True)
+            levels.append(level)
+        return {"max_batch_size": max_batch_size, "ready_s": ready_s, "health": health, "levels": levels}
+    finally:
+        server.close()
+
+
+def plot(report: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (throughput, latency) = plt.subplots(1, 2, figsize=(10, 4))
+    for name, configuration in report["configurations"].items():
+        xs = [level["concurrency"] for level in configuration["levels"]]
+        label = f"{name} (max batch {configuration['max_batch_size']})"
+        throughput.plot(xs, [level["pages_per_s"] for level in configuration["levels"]], marker="o", label=label)
+        latency.plot(xs, [level["p95_s"] for level in configuration["levels"]], marker="o", label=label)
+    for axis, title in ((throughput, "pages/s"), (latency, "p95 latency (s)")):
+        axis.set_xscale("log", base=2)
+        axis.set_xlabel("concurrent clients")
+        axis.set_title(title)
+        axis.grid(alpha=0.3)
+        axis.legend()
+    tokens = f", {report['new_tokens']} new tokens/page" if report.get("new_tokens") else ""
+    fig.suptitle(f"{report['engine']} on {report['machine']}{tokens}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--engine", choices=["rapidocr", "tiny", "deepseek"], default="rapidocr")
+    parser.add_argument("--model", help="checkpoint folder for --engine deepseek (see bench/fullsize.py)")
+    parser.add_argument("--new-tokens", type=int, default=0, help="force this many new tokens per page (DeepSeek)")
+    parser.add_argument("--concurrency", type=lambda s: [int(x) for x in s.split(",")], default=[1, 4, 16, 64])
+    parser.add_argument("--requests-per-client", type=int, default=1)
+    parser.add_argument("--min-requests", type=int, default=8)
+    parser.add_argument("--max-batch-size", type=int, default=64)
+    parser.add_argument("--configurations", default="batched,baseline")
+    parser.add_argument("--timeout-s", type=int, default=1800)
+    parser.add_argument("--start-timeout-s", type=float, default=600)
+    parser.add_argument("--out-dir", type=Path, default=RESULTS)
+    parser.add_argument("--machine", default=None, help="name for the result files (default: GPU name or host)")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="serve-bench-") as tmp:
+        workdir = Path(tmp)
+        model = args.model
+        if args.engine == "tiny":
+            from tests.tiny_checkpoint import build_tiny_checkpoint
+
+            model = str(build_tiny_checkpoint(workdir / "tiny"))
+        pages = [base64.b64encode(page_png(seed)).decode() for seed in range(16)]
+        sizes = {"batched": args.max_batch_size, "baseline": 1}
+        report = {
+            "engine": args.engine,
+            "model": model or "rapidocr (PP-OCRv6, bundled)",
+            "machine": args.machine or _machine_name(),
+            "new_tokens": args.new_tokens or None,
+            "page": "A4 1240x1754 rendered text, 16 distinct pages, default mode (1024/640 crop)",
+            "configurations": {},
+        }
+        for name in args.configurations.split(","):
+            report["configurations"][name] = run_configuration(args, name, sizes[name], model, pages, workdir)
+        if {"batched", "baseline"} <= report["configurations"].keys():
+            base = {lvl["concurrency"]: lvl for lvl in report["configurations"]["baseline"]["levels"]}
+            report["speedup_pages_per_s"] = {
+                str(lvl["concurrency"]): round(lvl["pages_per_s"] / base[lvl["concurrency"]]["pages_per_s"], 2)
+                for lvl in report["configurations"]["batched"]["levels"]
+                if base.get(lvl["concurrency"], {}).get("pages_per_s")
+            }
+            print(json.dumps({"speedup_pages_per_s": report["speedup_pages_per_s"]}), flush=True)
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    stem = args.out_dir / f"serve-{report['machine']}-{args.engine}"
+    stem.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
+    try:
+        plot(report, stem.with_suffix(".png"))
+    except ImportError:
+        print("matplotlib not installed: no plot (pip install -e '.[bench]')")
+    print(f"wrote {stem}.json")
+
+
+def _machine_name() -> str:
+    smi = shutil.which("nvidia-smi")
+    if smi:
+        name = subprocess.run([smi, "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True).stdout
+        if name.strip():
+            return name.strip().splitlines()[0].replace("NVIDIA ", "").replace(" ", "-").lower()
+    return f"{platform.node() or 'host'}-cpu".lower()
+
+
+if __name__ == "__main__":
+    main()
