@@ -15,7 +15,8 @@ from pathlib import Path
 
 from tests.tiny_checkpoint import _build_tokenizer
 
-SAM = {"width": 32, "layers": 2, "heads": 2, "global_attn_indexes": [1], "downsample_channels": [32, 64],
+# No global-attention SAM layer by default: on CPU it dominates the test time (a 64 x 64 grid).
+SAM = {"width": 32, "layers": 2, "heads": 2, "global_attn_indexes": [], "downsample_channels": [32, 64],
        "patch_size": 4, "window_size": 4, "out_chans": 16}
 CLIP = {"width": 64, "layers": 2, "heads": 4, "image_size": 224, "patch_size": 14}
 TEXT = {"hidden_size": 64, "intermediate_size": 128, "moe_intermediate_size": 32, "num_hidden_layers": 2,
@@ -24,7 +25,7 @@ TEXT = {"hidden_size": 64, "intermediate_size": 128, "moe_intermediate_size": 32
 SAM_IMAGE_SIZE = 256  # 1024 / 4
 
 
-def v1_config(vocab_size: int, bos: int, eos: int, pad: int) -> dict:
+def v1_config(vocab_size: int, bos: int, eos: int, pad: int, sam: dict = SAM) -> dict:
     language = {
         "architectures": ["DeepseekV2ForCausalLM"], "model_type": "deepseek_v2", "vocab_size": vocab_size,
         **TEXT, "max_position_embeddings": 8192, "topk_method": "greedy", "n_group": 1, "topk_group": 1,
@@ -40,10 +41,10 @@ def v1_config(vocab_size: int, bos: int, eos: int, pad: int) -> dict:
         "global_view_pos": "head",
         "tile_tag": "2D",
         "language_config": language,
-        "projector_config": {"input_dim": CLIP["width"] + SAM["downsample_channels"][-1], "model_type": "mlp_projector",
+        "projector_config": {"input_dim": CLIP["width"] + sam["downsample_channels"][-1], "model_type": "mlp_projector",
                              "n_embed": TEXT["hidden_size"], "projector_type": "linear"},
         "vision_config": {"image_size": SAM_IMAGE_SIZE, "mlp_ratio": 3.7362, "model_name": "deeplip_b_l",
-                          "model_type": "vision", "width": {"clip-l-14-224": CLIP, "sam_vit_b": SAM}},
+                          "model_type": "vision", "width": {"clip-l-14-224": CLIP, "sam_vit_b": sam}},
         # The original repeats the decoder settings at the top level.
         **{k: v for k, v in language.items() if k not in ("architectures", "model_type")},
         "pad_token_id": pad,
@@ -52,18 +53,18 @@ def v1_config(vocab_size: int, bos: int, eos: int, pad: int) -> dict:
     }
 
 
-def original_shapes(vocab_size: int) -> dict[str, tuple[int, ...]]:
+def original_shapes(vocab_size: int, sam: dict = SAM) -> dict[str, tuple[int, ...]]:
     """Every tensor of the original checkpoint, by its original name, for the sizes above."""
     shapes: dict[str, tuple[int, ...]] = {}
-    w, p, grid = SAM["width"], SAM["patch_size"], SAM_IMAGE_SIZE // SAM["patch_size"]
-    head = w // SAM["heads"]
-    sam = "model.sam_model."
-    shapes[sam + "patch_embed.proj.weight"] = (w, 3, p, p)
-    shapes[sam + "patch_embed.proj.bias"] = (w,)
-    shapes[sam + "pos_embed"] = (1, grid, grid, w)
-    for i in range(SAM["layers"]):
-        block = f"{sam}blocks.{i}."
-        span = grid if i in SAM["global_attn_indexes"] else SAM["window_size"]
+    w, p, grid = sam["width"], sam["patch_size"], SAM_IMAGE_SIZE // sam["patch_size"]
+    head = w // sam["heads"]
+    prefix = "model.sam_model."
+    shapes[prefix + "patch_embed.proj.weight"] = (w, 3, p, p)
+    shapes[prefix + "patch_embed.proj.bias"] = (w,)
+    shapes[prefix + "pos_embed"] = (1, grid, grid, w)
+    for i in range(sam["layers"]):
+        block = f"model.sam_model.blocks.{i}."
+        span = grid if i in sam["global_attn_indexes"] else sam["window_size"]
         for name, shape in {
             "norm1.weight": (w,), "norm1.bias": (w,), "norm2.weight": (w,), "norm2.bias": (w,),
             "attn.qkv.weight": (3 * w, w), "attn.qkv.bias": (3 * w,), "attn.proj.weight": (w, w), "attn.proj.bias": (w,),
@@ -71,11 +72,11 @@ def original_shapes(vocab_size: int) -> dict[str, tuple[int, ...]]:
             "mlp.lin1.weight": (4 * w, w), "mlp.lin1.bias": (4 * w,), "mlp.lin2.weight": (w, 4 * w), "mlp.lin2.bias": (w,),
         }.items():
             shapes[block + name] = shape
-    out, (d1, d2) = SAM["out_chans"], SAM["downsample_channels"]
+    out, (d1, d2) = sam["out_chans"], sam["downsample_channels"]
     shapes.update({
-        sam + "neck.0.weight": (out, w, 1, 1), sam + "neck.1.weight": (out,), sam + "neck.1.bias": (out,),
-        sam + "neck.2.weight": (out, out, 3, 3), sam + "neck.3.weight": (out,), sam + "neck.3.bias": (out,),
-        sam + "net_2.weight": (d1, out, 3, 3), sam + "net_3.weight": (d2, d1, 3, 3),
+        prefix + "neck.0.weight": (out, w, 1, 1), prefix + "neck.1.weight": (out,), prefix + "neck.1.bias": (out,),
+        prefix + "neck.2.weight": (out, out, 3, 3), prefix + "neck.3.weight": (out,), prefix + "neck.3.bias": (out,),
+        prefix + "net_2.weight": (d1, out, 3, 3), prefix + "net_3.weight": (d2, d1, 3, 3),
     })
     c, clip = CLIP["width"], "model.vision_model."
     positions = (CLIP["image_size"] // CLIP["patch_size"]) ** 2 + 1
@@ -140,18 +141,21 @@ def random_tensors(shapes: dict[str, tuple[int, ...]], seed: int = 0) -> dict:
     return tensors
 
 
-def build_tiny_v1_checkpoint(path: Path, seed: int = 0, drop: tuple[str, ...] = (), extra: dict | None = None) -> Path:
+def build_tiny_v1_checkpoint(
+    path: Path, seed: int = 0, drop: tuple[str, ...] = (), extra: dict | None = None, sam: dict = SAM
+) -> Path:
     """Write config.json, model.safetensors (original names) and the tokenizer to ``path``.
 
-    ``drop`` leaves tensors out and ``extra`` adds some: for the strict-loading tests.
+    ``drop`` leaves tensors out and ``extra`` adds some: for the strict-loading tests. ``sam``
+    overrides the SAM sizes (e.g. global-attention layers, which the parity check uses).
     """
     from safetensors.torch import save_file
 
     tokenizer = _build_tokenizer()
     path.mkdir(parents=True, exist_ok=True)
-    config = v1_config(len(tokenizer), tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id)
+    config = v1_config(len(tokenizer), tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id, sam)
     (path / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
-    tensors = random_tensors(original_shapes(len(tokenizer)), seed)
+    tensors = random_tensors(original_shapes(len(tokenizer), sam), seed)
     for name in drop:
         del tensors[name]
     tensors.update(extra or {})

@@ -1,4 +1,4 @@
-"""DeepSeek-OCR-2 through transformers: batched, left-padded greedy generation."""
+"""DeepSeek-OCR-2 and DeepSeek-OCR (v1): batched, left-padded greedy generation."""
 
 from __future__ import annotations
 
@@ -13,23 +13,20 @@ from ..images import load_image
 from ..modes import ResolutionMode, snap_mode
 from ..settings import Settings
 from .base import Engine, EngineHealth, EngineJob, EngineResult
-from .torch_env import cuda_available, flash_attention_importable, gpu_name, resolve_device
+from .torch_env import cuda_available, gpu_name, resolve_device
 
 log = logging.getLogger(__name__)
 
-# Global-view size of the full-size model; a checkpoint built smaller is scaled to it.
-NOMINAL_GLOBAL_SIZE = 1024
-
 
 class DeepseekEngine(Engine):
-    """DeepSeek-OCR-2 (``DeepseekOcr2ForConditionalGeneration``) from a hub id or a local folder."""
+    """DeepSeek-OCR-2 or v1 (backend picked from the checkpoint's config) from a hub id or a local folder."""
 
     name = "deepseek"
 
     def __init__(self, settings: Settings, reason: str = "") -> None:
         import torch
-        from transformers import AutoModelForImageTextToText, AutoProcessor
 
+        from .deepseek_backends import load_backend
         from .repetition import WindowedNoRepeatNGram, exempt_ids
 
         self.settings = settings
@@ -37,28 +34,18 @@ class DeepseekEngine(Engine):
         self.model = settings.model_name
         self.device = resolve_device(settings.device)
         self.torch_dtype = _resolve_dtype(settings.dtype, self.device)
-        self.processor = AutoProcessor.from_pretrained(settings.model_name)
-        tokenizer = self.processor.tokenizer
+        # OCR-2 or v1, chosen from the checkpoint's config.json: model, tokenizer, modes, input preparation.
+        self.backend = load_backend(settings, self.torch_dtype, self.device)
+        tokenizer = self.backend.tokenizer
         tokenizer.padding_side = "left"  # right padding gives wrong tokens when batched
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
-        self.attn_implementation, self.net = _load_model(
-            AutoModelForImageTextToText, settings, self.torch_dtype, self.device
-        )
+        self.attn_implementation, self.net = self.backend.attn_implementation, self.backend.net
         self.net.eval()
         self._lock = threading.Lock()
         self._torch = torch
-
-        image_processor = self.processor.image_processor
-        self._global = int(image_processor.size["height"])
-        self._tile = int(image_processor.tile_size)
-        self._scale = NOMINAL_GLOBAL_SIZE / self._global
-        tile = round(self._tile * self._scale)
-        self.supported_modes = (
-            ResolutionMode(NOMINAL_GLOBAL_SIZE, tile, True),
-            ResolutionMode(tile, tile, False),
-            ResolutionMode(NOMINAL_GLOBAL_SIZE, NOMINAL_GLOBAL_SIZE, False),
-        )
+        self._tile = self.backend.tile_pixels
+        self.supported_modes = self.backend.supported_modes
         self._eos_id = tokenizer.eos_token_id
         self._pad_id = tokenizer.pad_token_id  # set to the EOS token above when the checkpoint has none
         self._repetition_guard = None
@@ -69,8 +56,8 @@ class DeepseekEngine(Engine):
             )
         self._strip_ids = {i for i in (tokenizer.bos_token_id, self._eos_id, self._pad_id) if i is not None}
         log.info(
-            "DeepSeek engine ready: %s on %s (%s, attention %s)",
-            self.model, self.device, self.torch_dtype, self.attn_implementation,
+            "DeepSeek engine ready: %s (%s) on %s (%s, attention %s)",
+            self.model, self.backend.family, self.device, self.torch_dtype, self.attn_implementation,
         )
 
     # -- interface -----------------------------------------------------------------------------
@@ -124,12 +111,6 @@ class DeepseekEngine(Engine):
 
     # -- internals -----------------------------------------------------------------------------
 
-    def _processor_kwargs(self, mode: ResolutionMode) -> dict[str, Any]:
-        if mode.crop_mode:
-            return {"size": {"height": self._global, "width": self._global}, "tile_size": self._tile, "crop_to_patches": True}
-        side = round(mode.image_size / self._scale)
-        return {"size": {"height": side, "width": side}, "tile_size": side, "crop_to_patches": False}
-
     def _run_group(self, mode: ResolutionMode, jobs: list[EngineJob], members: list[tuple[int, Any]]):
         """Generate for a group; on failure (CUDA OOM included) split it in halves before failing any item."""
         try:
@@ -152,9 +133,7 @@ class DeepseekEngine(Engine):
 
         torch = self._torch
         limits = [min(j.max_new_tokens or self.settings.max_new_tokens, self.settings.max_new_tokens) for j in jobs]
-        inputs = self.processor(
-            images=images, text=[j.prompt for j in jobs], return_tensors="pt", padding=True, **self._processor_kwargs(mode)
-        ).to(self.device, dtype=self.torch_dtype)
+        inputs = self.backend.prepare_inputs(images, [j.prompt for j in jobs], mode).to(self.device, dtype=self.torch_dtype)
         prompt_len = inputs["input_ids"].shape[1]
         generation: dict[str, Any] = {
             "max_new_tokens": max(limits),
@@ -173,7 +152,7 @@ class DeepseekEngine(Engine):
         results = []
         for row, limit in zip(output[:, prompt_len:].tolist(), limits):
             tokens = _until_eos(row, self._eos_id)[:limit]
-            text = self.processor.tokenizer.decode(
+            text = self.backend.tokenizer.decode(
                 [t for t in tokens if t not in self._strip_ids], skip_special_tokens=False
             )
             results.append(
@@ -210,26 +189,3 @@ def _resolve_dtype(requested: str, device: str):
     if requested == "auto":
         return torch.bfloat16 if device.startswith("cuda") else torch.float32
     return getattr(torch, requested)
-
-
-def _load_model(model_cls, settings: Settings, dtype, device: str):
-    """Load with flash-attention 2 on the text model when possible, else sdpa; say which."""
-    requested = settings.attn_implementation
-    if requested == "auto":
-        use_flash = device.startswith("cuda") and flash_attention_importable()
-        if not use_flash:
-            log.info("attention: sdpa (flash-attn %s)", "not installed" if device.startswith("cuda") else "needs CUDA")
-        requested = "flash_attention_2" if use_flash else "sdpa"
-    if requested == "flash_attention_2":
-        # SAM uses a relative-position bias, so flash-attention applies to the text decoder only.
-        attn: Any = {"text_config": "flash_attention_2", "vision_config": "sdpa", "": "sdpa"}
-        try:
-            model = model_cls.from_pretrained(settings.model_name, dtype=dtype, attn_implementation=attn).to(device)
-            return "flash_attention_2 (text) + sdpa (vision)", model
-        except (ImportError, ValueError) as exc:
-            if settings.attn_implementation == "flash_attention_2":
-                raise
-            log.warning("flash_attention_2 unavailable (%s); falling back to sdpa", exc)
-            requested = "sdpa"
-    model = model_cls.from_pretrained(settings.model_name, dtype=dtype, attn_implementation=requested).to(device)
-    return requested, model

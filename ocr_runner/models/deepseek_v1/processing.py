@@ -108,7 +108,11 @@ class V1Processor:
         self.patch_size = patch_size
         self.scale = scale  # full-model pixels per checkpoint pixel
         self.bos_id = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else 0
-        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+    @property
+    def pad_id(self) -> int:
+        tokenizer = self.tokenizer
+        return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
 
     def pixels(self, full_size: int) -> int:
         return round(full_size / self.scale)
