@@ -67,9 +67,11 @@ def original_shapes(vocab_size: int, sam: dict = SAM) -> dict[str, tuple[int, ..
         span = grid if i in sam["global_attn_indexes"] else sam["window_size"]
         for name, shape in {
             "norm1.weight": (w,), "norm1.bias": (w,), "norm2.weight": (w,), "norm2.bias": (w,),
-            "attn.qkv.weight": (3 * w, w), "attn.qkv.bias": (3 * w,), "attn.proj.weight": (w, w), "attn.proj.bias": (w,),
+            "attn.qkv.weight": (3 * w, w), "attn.qkv.bias": (3 * w,),
+            "attn.proj.weight": (w, w), "attn.proj.bias": (w,),
             "attn.rel_pos_h": (2 * span - 1, head), "attn.rel_pos_w": (2 * span - 1, head),
-            "mlp.lin1.weight": (4 * w, w), "mlp.lin1.bias": (4 * w,), "mlp.lin2.weight": (w, 4 * w), "mlp.lin2.bias": (w,),
+            "mlp.lin1.weight": (4 * w, w), "mlp.lin1.bias": (4 * w,),
+            "mlp.lin2.weight": (w, 4 * w), "mlp.lin2.bias": (w,),
         }.items():
             shapes[block + name] = shape
     out, (d1, d2) = sam["out_chans"], sam["downsample_channels"]
@@ -115,8 +117,9 @@ def original_shapes(vocab_size: int, sam: dict = SAM) -> dict[str, tuple[int, ..
             continue
         shapes[layer + "mlp.gate.weight"] = (experts, h)
         for e in range(experts):
-            shapes.update({f"{layer}mlp.experts.{e}.gate_proj.weight": (moe, h), f"{layer}mlp.experts.{e}.up_proj.weight": (moe, h),
-                           f"{layer}mlp.experts.{e}.down_proj.weight": (h, moe)})
+            expert = f"{layer}mlp.experts.{e}."
+            shapes.update({expert + "gate_proj.weight": (moe, h), expert + "up_proj.weight": (moe, h),
+                           expert + "down_proj.weight": (h, moe)})
         shapes.update({layer + "mlp.shared_experts.gate_proj.weight": (shared, h),
                        layer + "mlp.shared_experts.up_proj.weight": (shared, h),
                        layer + "mlp.shared_experts.down_proj.weight": (h, shared)})

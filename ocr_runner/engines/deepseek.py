@@ -133,7 +133,8 @@ class DeepseekEngine(Engine):
 
         torch = self._torch
         limits = [min(j.max_new_tokens or self.settings.max_new_tokens, self.settings.max_new_tokens) for j in jobs]
-        inputs = self.backend.prepare_inputs(images, [j.prompt for j in jobs], mode).to(self.device, dtype=self.torch_dtype)
+        inputs = self.backend.prepare_inputs(images, [j.prompt for j in jobs], mode)
+        inputs = inputs.to(self.device, dtype=self.torch_dtype)
         prompt_len = inputs["input_ids"].shape[1]
         generation: dict[str, Any] = {
             "max_new_tokens": max(limits),

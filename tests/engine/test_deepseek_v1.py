@@ -48,6 +48,7 @@ def job(image: bytes, task: Task = Task.OCR, **mode) -> EngineJob:
 def test_factory_selects_v1_from_the_checkpoint_config(engine, tiny_v1_checkpoint, tmp_path):
     assert isinstance(engine.backend, V1Backend)
     assert engine.health().model_loaded and engine.health().engine == "deepseek"
+    engine.warmup()  # a tiled batch of two at the engine's own tile size
     assert is_v1_config(read_checkpoint_config(str(tiny_v1_checkpoint)))
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "deepseek_ocr2", "text_config": {}}))
     assert not is_v1_config(read_checkpoint_config(str(tmp_path)))
@@ -87,9 +88,11 @@ def test_every_original_tensor_lands_in_its_parameter(engine, tiny_v1_checkpoint
 @pytest.mark.parametrize(
     ("drop", "extra", "message"),
     [
-        (("model.layers.1.mlp.experts.2.up_proj.weight",), None, "1 missing: model.layers.1.mlp.experts.2.up_proj.weight"),
+        (("model.layers.1.mlp.experts.2.up_proj.weight",), None,
+         "1 missing: model.layers.1.mlp.experts.2.up_proj.weight"),
         (("model.sam_model.neck.0.weight",), None, "1 missing: (module parameter) vision.sam_model.neck.conv1.weight"),
-        ((), {"model.layers.7.self_attn.q_proj.weight": (64, 64)}, "1 unexpected: model.layers.7.self_attn.q_proj.weight"),
+        ((), {"model.layers.7.self_attn.q_proj.weight": (64, 64)},
+         "1 unexpected: model.layers.7.self_attn.q_proj.weight"),
         ((), {"model.mystery": (3,)}, "1 unexpected: model.mystery"),
         ((), {"model.projector.layers.bias": (65,)}, "wrong shape: model.projector.layers.bias [65]"),
     ],
@@ -125,7 +128,8 @@ def test_image_tokens_follow_the_original_layout(engine, mode, size, expected):
     assert ids.count(image_id) == expected
     # bos + the image block + "\nFree OCR.": no role tags, as the original.
     tokenizer = engine.backend.tokenizer
-    assert ids == [tokenizer.bos_token_id, *[image_id] * expected, *tokenizer.encode("\nFree OCR.", add_special_tokens=False)]
+    text = tokenizer.encode("\nFree OCR.", add_special_tokens=False)
+    assert ids == [tokenizer.bos_token_id, *[image_id] * expected, *text]
 
 
 def test_tile_grid_picks_the_closest_aspect_ratio():

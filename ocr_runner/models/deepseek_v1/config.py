@@ -87,8 +87,11 @@ class DeepseekV1Config:
         language = config.get("language_config") or config
         if language.get("use_mla") or language.get("kv_lora_rank"):
             raise ValueError("DeepSeek-OCR v1 checkpoints with multi-head latent attention (use_mla) are not supported")
-        if language.get("norm_topk_prob") or language.get("rope_scaling") or language.get("scoring_func", "softmax") != "softmax":
-            raise ValueError("norm_topk_prob, rope_scaling and non-softmax expert scoring are not part of DeepSeek-OCR v1")
+        scoring = language.get("scoring_func", "softmax")
+        if language.get("norm_topk_prob") or language.get("rope_scaling") or scoring != "softmax":
+            raise ValueError(
+                "norm_topk_prob, rope_scaling and non-softmax expert scoring are not part of DeepSeek-OCR v1"
+            )
         text = DeepseekOcr2TextConfig(**_text_kwargs(language))
 
         vision = config.get("vision_config") or {}

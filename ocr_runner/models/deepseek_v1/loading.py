@@ -40,16 +40,18 @@ _RENAMES: tuple[tuple[str, str], ...] = (
     (r"model\.vision_model\.embeddings\.(class_embedding|position_embedding\.weight)",
      r"vision.vision_model.embeddings.\1"),
     (r"model\.vision_model\.pre_layrnorm\.(weight|bias)", r"vision.vision_model.pre_layrnorm.\1"),
-    (r"model\.vision_model\.transformer\.layers\.(\d+)\.(self_attn\.out_proj|layer_norm[12]|mlp\.fc[12])\.(weight|bias)",
-     r"vision.vision_model.encoder.layers.\1.\2.\3"),
+    (r"model\.vision_model\.transformer\.layers\.(\d+)\.(self_attn\.out_proj|layer_norm[12]|mlp\.fc[12])"
+     r"\.(weight|bias)", r"vision.vision_model.encoder.layers.\1.\2.\3"),
     (r"model\.projector\.layers\.(weight|bias)", r"vision.projector.\1"),
     (r"model\.image_newline", r"image_newline"),
     (r"model\.view_seperator", r"view_separator"),  # sic: the original's spelling
     (r"model\.embed_tokens\.weight", r"language_model.embed_tokens.weight"),
     (r"model\.norm\.weight", r"language_model.norm.weight"),
-    (r"model\.layers\.(\d+)\.(input_layernorm|post_attention_layernorm)\.weight", r"language_model.layers.\1.\2.weight"),
+    (r"model\.layers\.(\d+)\.(input_layernorm|post_attention_layernorm)\.weight",
+     r"language_model.layers.\1.\2.weight"),
     (r"model\.layers\.(\d+)\.self_attn\.([qkvo]_proj\.(?:weight|bias))", r"language_model.layers.\1.self_attn.\2"),
-    (r"model\.layers\.(\d+)\.mlp\.((?:shared_experts\.)?(?:gate|up|down)_proj\.weight)", r"language_model.layers.\1.mlp.\2"),
+    (r"model\.layers\.(\d+)\.mlp\.((?:shared_experts\.)?(?:gate|up|down)_proj\.weight)",
+     r"language_model.layers.\1.mlp.\2"),
     (r"model\.layers\.(\d+)\.mlp\.gate\.weight", r"language_model.layers.\1.mlp.gate.weight"),
     (r"lm_head\.weight", r"lm_head.weight"),
 )
@@ -64,7 +66,7 @@ class CheckpointMismatch(ValueError):
 
 @dataclass(frozen=True)
 class Write:
-    """Copy ``source[src_slice]`` into ``parameter[dst_index]``; ``slot`` names the part filled, for the strict check."""
+    """Copy ``source[src_slice]`` into ``parameter[dst_index]``; ``slot`` names the part filled (strict check)."""
 
     target: str
     slot: Any = None
@@ -77,8 +79,9 @@ def plan_writes(key: str, shape: tuple[int, ...], intermediate: int) -> list[Wri
     if match := _CLIP_QKV.fullmatch(key):
         layer, kind = match.groups()
         width = shape[0] // 3
+        prefix = f"vision.vision_model.encoder.layers.{layer}.self_attn."
         return [
-            Write(f"vision.vision_model.encoder.layers.{layer}.self_attn.{name}_proj.{kind}", src_slice=slice(i * width, (i + 1) * width))
+            Write(f"{prefix}{name}_proj.{kind}", src_slice=slice(i * width, (i + 1) * width))
             for i, name in enumerate("qkv")
         ]
     if match := _EXPERT.fullmatch(key):

@@ -103,7 +103,8 @@ class DeepseekOcrV1ForCausalLM(PreTrainedModel, GenerationMixin):
             mask = input_ids == self.image_token_id
             if int(mask.sum()) != features.shape[0]:
                 raise ValueError(
-                    f"Image features and image tokens do not match: {int(mask.sum())} tokens, {features.shape[0]} features"
+                    f"Image features and image tokens do not match: {int(mask.sum())} tokens, "
+                    f"{features.shape[0]} features"
                 )
             inputs_embeds = inputs_embeds.masked_scatter(mask.unsqueeze(-1), features)
         outputs = self.language_model(

@@ -36,7 +36,9 @@ class V1Views:
     grid: tuple[int, int]  # (columns, rows); (1, 1) when there are no tiles
 
 
-def tile_grid(width: int, height: int, tile: int, min_tiles: int = MIN_TILES, max_tiles: int = MAX_TILES) -> tuple[int, int]:
+def tile_grid(
+    width: int, height: int, tile: int, min_tiles: int = MIN_TILES, max_tiles: int = MAX_TILES
+) -> tuple[int, int]:
     """(columns, rows) whose aspect ratio is closest to the image's; on a tie, the larger grid if the image fills it."""
     candidates = sorted(
         {
