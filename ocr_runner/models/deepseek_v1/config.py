@@ -23,25 +23,24 @@ NOMINAL_SAM_PATCH = 16
 
 
 def read_checkpoint_config(model_name: str) -> dict[str, Any] | None:
-    """The checkpoint's config.json from a local folder or the local hub cache; None if not found.
+    """The checkpoint's config.json: a local folder's, the hub cache's, else fetched (the file alone) from the hub.
 
-    Never downloads: a hub id that is not cached yet is left to the engine's own loader.
+    None when there is none to read (e.g. offline and not cached); the engine's loader then reports it.
     """
     folder = Path(model_name)
     if folder.is_dir():
         path = folder / "config.json"
         return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    if folder.is_absolute() or model_name.startswith("."):
+        return None  # a path that does not exist is not a hub id
     try:
-        from huggingface_hub import try_to_load_from_cache
-    except ImportError:  # pragma: no cover - huggingface_hub ships with transformers
-        return None
-    try:
+        from huggingface_hub import hf_hub_download, try_to_load_from_cache
+
         cached = try_to_load_from_cache(model_name, "config.json")
-    except Exception:  # noqa: BLE001 - a malformed id is simply "not a cached v1 checkpoint"
+        path = Path(cached) if isinstance(cached, str) else Path(hf_hub_download(model_name, "config.json"))
+        return json.loads(path.read_text(encoding="utf-8"))
+    except Exception:  # noqa: BLE001 - unreachable hub, unknown id: "cannot tell", not an error here
         return None
-    if isinstance(cached, str) and Path(cached).is_file():
-        return json.loads(Path(cached).read_text(encoding="utf-8"))
-    return None
 
 
 def is_v1_config(config: dict[str, Any] | None) -> bool:
