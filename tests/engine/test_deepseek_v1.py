@@ -90,9 +90,11 @@ def test_every_original_tensor_lands_in_its_parameter(engine, tiny_v1_checkpoint
     [
         (("model.layers.1.mlp.experts.2.up_proj.weight",), None,
          "1 missing: model.layers.1.mlp.experts.2.up_proj.weight"),
-        (("model.sam_model.neck.0.weight",), None, "1 missing: (module parameter) vision.sam_model.neck.conv1.weight"),
+        (("model.sam_model.neck.0.weight",), None, "1 missing: model.sam_model.neck.0.weight"),
         ((), {"model.layers.7.self_attn.q_proj.weight": (64, 64)},
          "1 unexpected: model.layers.7.self_attn.q_proj.weight"),
+        (("model.vision_model.transformer.layers.0.self_attn.qkv_proj.bias",), None,
+         "1 missing: model.vision_model.transformer.layers.0.self_attn.qkv_proj.bias"),
         ((), {"model.mystery": (3,)}, "1 unexpected: model.mystery"),
         ((), {"model.projector.layers.bias": (65,)}, "wrong shape: model.projector.layers.bias [65]"),
     ],

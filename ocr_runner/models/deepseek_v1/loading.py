@@ -1,6 +1,6 @@
 """Load the original DeepSeek-OCR safetensors as they are on disk, through a key mapping.
 
-Every original tensor name maps onto one module parameter (renamed), three (CLIP's fused
+Every original tensor name maps onto one module parameter (renamed by ``_RULES``), three (CLIP's fused
 ``qkv_proj`` split into q/k/v) or a slice of one (each routed expert's gate/up/down
 written into the fused 3-D expert tensors). The load is strict: a checkpoint that leaves
 any parameter unfilled, or carries a tensor this architecture has no place for, is
@@ -23,39 +23,56 @@ log = logging.getLogger(__name__)
 
 UNUSED_KEYS = frozenset({"model.vision_model.embeddings.patch_embedding.weight"})
 
-# (original pattern, module name template); applied in order, first match wins.
-_RENAMES: tuple[tuple[str, str], ...] = (
-    (r"model\.sam_model\.patch_embed\.proj\.(weight|bias)", r"vision.sam_model.patch_embed.projection.\1"),
-    (r"model\.sam_model\.pos_embed", r"vision.sam_model.pos_embed"),
-    (r"model\.sam_model\.blocks\.(\d+)\.norm([12])\.(weight|bias)", r"vision.sam_model.layers.\1.layer_norm\2.\3"),
-    (r"model\.sam_model\.blocks\.(\d+)\.attn\.(qkv\.weight|qkv\.bias|proj\.weight|proj\.bias|rel_pos_h|rel_pos_w)",
-     r"vision.sam_model.layers.\1.attn.\2"),
-    (r"model\.sam_model\.blocks\.(\d+)\.mlp\.(lin[12])\.(weight|bias)", r"vision.sam_model.layers.\1.mlp.\2.\3"),
-    (r"model\.sam_model\.neck\.0\.weight", r"vision.sam_model.neck.conv1.weight"),
-    (r"model\.sam_model\.neck\.1\.(weight|bias)", r"vision.sam_model.neck.layer_norm1.\1"),
-    (r"model\.sam_model\.neck\.2\.weight", r"vision.sam_model.neck.conv2.weight"),
-    (r"model\.sam_model\.neck\.3\.(weight|bias)", r"vision.sam_model.neck.layer_norm2.\1"),
-    (r"model\.sam_model\.net_2\.weight", r"vision.sam_model.proj.conv1.weight"),
-    (r"model\.sam_model\.net_3\.weight", r"vision.sam_model.proj.conv2.weight"),
-    (r"model\.vision_model\.embeddings\.(class_embedding|position_embedding\.weight)",
-     r"vision.vision_model.embeddings.\1"),
-    (r"model\.vision_model\.pre_layrnorm\.(weight|bias)", r"vision.vision_model.pre_layrnorm.\1"),
-    (r"model\.vision_model\.transformer\.layers\.(\d+)\.(self_attn\.out_proj|layer_norm[12]|mlp\.fc[12])"
-     r"\.(weight|bias)", r"vision.vision_model.encoder.layers.\1.\2.\3"),
-    (r"model\.projector\.layers\.(weight|bias)", r"vision.projector.\1"),
-    (r"model\.image_newline", r"image_newline"),
-    (r"model\.view_seperator", r"view_separator"),  # sic: the original's spelling
-    (r"model\.embed_tokens\.weight", r"language_model.embed_tokens.weight"),
-    (r"model\.norm\.weight", r"language_model.norm.weight"),
-    (r"model\.layers\.(\d+)\.(input_layernorm|post_attention_layernorm)\.weight",
-     r"language_model.layers.\1.\2.weight"),
-    (r"model\.layers\.(\d+)\.self_attn\.([qkvo]_proj\.(?:weight|bias))", r"language_model.layers.\1.self_attn.\2"),
-    (r"model\.layers\.(\d+)\.mlp\.((?:shared_experts\.)?(?:gate|up|down)_proj\.weight)",
-     r"language_model.layers.\1.mlp.\2"),
-    (r"model\.layers\.(\d+)\.mlp\.gate\.weight", r"language_model.layers.\1.mlp.gate.weight"),
-    (r"lm_head\.weight", r"lm_head.weight"),
+# (original name, module parameter name): ``{x}`` stands for one dotted segment, ``{x*}`` for the rest of
+# the name. One table serves both directions: loading (original -> module) and naming what is missing
+# (module -> original). First match wins; CLIP's fused qkv and the routed experts are handled before it.
+_RULES: tuple[tuple[str, str], ...] = (
+    ("model.sam_model.patch_embed.proj.{p}", "vision.sam_model.patch_embed.projection.{p}"),
+    ("model.sam_model.pos_embed", "vision.sam_model.pos_embed"),
+    ("model.sam_model.blocks.{n}.norm{k}.{p}", "vision.sam_model.layers.{n}.layer_norm{k}.{p}"),
+    ("model.sam_model.blocks.{n}.attn.{rest*}", "vision.sam_model.layers.{n}.attn.{rest*}"),
+    ("model.sam_model.blocks.{n}.mlp.{rest*}", "vision.sam_model.layers.{n}.mlp.{rest*}"),
+    ("model.sam_model.neck.0.{p}", "vision.sam_model.neck.conv1.{p}"),
+    ("model.sam_model.neck.1.{p}", "vision.sam_model.neck.layer_norm1.{p}"),
+    ("model.sam_model.neck.2.{p}", "vision.sam_model.neck.conv2.{p}"),
+    ("model.sam_model.neck.3.{p}", "vision.sam_model.neck.layer_norm2.{p}"),
+    ("model.sam_model.net_2.{p}", "vision.sam_model.proj.conv1.{p}"),
+    ("model.sam_model.net_3.{p}", "vision.sam_model.proj.conv2.{p}"),
+    ("model.vision_model.embeddings.{rest*}", "vision.vision_model.embeddings.{rest*}"),
+    ("model.vision_model.pre_layrnorm.{p}", "vision.vision_model.pre_layrnorm.{p}"),
+    ("model.vision_model.transformer.layers.{n}.{rest*}", "vision.vision_model.encoder.layers.{n}.{rest*}"),
+    ("model.projector.layers.{p}", "vision.projector.{p}"),
+    ("model.image_newline", "image_newline"),
+    ("model.view_seperator", "view_separator"),  # sic: the original's spelling
+    ("lm_head.{p}", "lm_head.{p}"),
+    ("model.{rest*}", "language_model.{rest*}"),  # embed_tokens, norm, layers.N.{self_attn, mlp, norms}
 )
-_RENAMES_COMPILED = tuple((re.compile(p), t) for p, t in _RENAMES)
+
+
+def _compile(template: str) -> re.Pattern[str]:
+    parts = re.split(r"(\{\w+\*?\})", template)
+    regex = "".join(
+        (f"(?P<{p[1:-2]}>.+)" if p.endswith("*}") else f"(?P<{p[1:-1]}>[^.]+)") if p.startswith("{") else re.escape(p)
+        for p in parts
+    )
+    return re.compile(regex)
+
+
+def _fill(template: str, values: dict[str, str]) -> str:
+    return re.sub(r"\{(\w+)\*?\}", lambda m: values[m.group(1)], template)
+
+
+_FORWARD = tuple((_compile(original), mine) for original, mine in _RULES)
+_BACKWARD = tuple((_compile(mine), original) for original, mine in _RULES)
+
+
+def rename(name: str, rules=_FORWARD) -> str | None:
+    for pattern, template in rules:
+        if match := pattern.fullmatch(name):
+            return _fill(template, match.groupdict())
+    return None
+
+
 _CLIP_QKV = re.compile(r"model\.vision_model\.transformer\.layers\.(\d+)\.self_attn\.qkv_proj\.(weight|bias)")
 _EXPERT = re.compile(r"model\.layers\.(\d+)\.mlp\.experts\.(\d+)\.(gate|up|down)_proj\.weight")
 
@@ -91,10 +108,8 @@ def plan_writes(key: str, shape: tuple[int, ...], intermediate: int) -> list[Wri
             return [Write(prefix + "down_proj", slot=(expert,), dst_index=expert)]
         rows = slice(0, intermediate) if kind == "gate" else slice(intermediate, 2 * intermediate)
         return [Write(prefix + "gate_up_proj", slot=(expert, kind), dst_index=(expert, rows))]
-    for pattern, template in _RENAMES_COMPILED:
-        if pattern.fullmatch(key):
-            return [Write(pattern.sub(template, key))]
-    return None
+    target = rename(key)
+    return [Write(target)] if target is not None else None
 
 
 def expected_slots(params: dict[str, Any], num_experts: int) -> set[tuple[str, Any]]:
@@ -186,15 +201,14 @@ def _sliced_shape(shape: tuple[int, ...], part: slice | None) -> tuple[int, ...]
 
 
 def _original_name(target: str, slot: Any) -> str:
-    """Name a missing parameter the way the original checkpoint would."""
+    """Name a missing parameter (or part of one) the way the original checkpoint does."""
     if slot is not None and ".experts." in target:
         layer = target.split(".")[2]
         kind = slot[1] if len(slot) > 1 else "down"
         return f"model.layers.{layer}.mlp.experts.{slot[0]}.{kind}_proj.weight"
-    if ".encoder.layers." in target and "_proj." in target and ".out_proj." not in target:
-        layer = target.split(".")[4]
-        return f"model.vision_model.transformer.layers.{layer}.self_attn.qkv_proj.{target.rsplit('.', 1)[1]}"
-    return f"(module parameter) {target}"
+    if match := re.fullmatch(r"vision\.vision_model\.encoder\.layers\.(\d+)\.self_attn\.[qkv]_proj\.(\w+)", target):
+        return f"model.vision_model.transformer.layers.{match.group(1)}.self_attn.qkv_proj.{match.group(2)}"
+    return rename(target, _BACKWARD) or target
 
 
 def _mismatch_message(missing: list[str], unexpected: list[str], wrong_shape: list[str], shown: int = 8) -> str:
