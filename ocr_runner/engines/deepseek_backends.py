@@ -85,21 +85,21 @@ class V1Backend:
     def __init__(self, settings: Settings, dtype, device: str) -> None:
         from transformers import PreTrainedTokenizerFast
 
-        from ..models.deepseek_v1.config import DeepseekV1Config
-        from ..models.deepseek_v1.loading import load_pretrained
+        from ..models.deepseek_v1.loading import load_pretrained, read_config
         from ..models.deepseek_v1.processing import IMAGE_TOKEN, V1Processor
 
         folder = checkpoint_folder(settings.model_name)
+        config = read_config(folder)  # before loading: a config error must not read as an attention fallback
         # tokenizer.json as written: the original's tokenizer class name is a transformers-4 one.
         self.tokenizer = PreTrainedTokenizerFast.from_pretrained(folder)
         image_token_id = self.tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
         if not isinstance(image_token_id, int) or image_token_id == self.tokenizer.unk_token_id:
             raise ValueError(f"the tokenizer in {folder} has no {IMAGE_TOKEN} token")
         self.attn_implementation, self.net = _load_with_attention(
-            settings, device, lambda attn: load_pretrained(folder, dtype, device, attn), flash="flash_attention_2"
+            settings, device, lambda attn: load_pretrained(folder, dtype, device, attn, config),
+            flash="flash_attention_2",
         )
         self.net.image_token_id = image_token_id
-        config: DeepseekV1Config = self.net.v1_config
         self.processor = V1Processor(self.tokenizer, image_token_id, config.sam_patch_size, config.scale)
         self.supported_modes = V1_MODES
         self.tile_pixels = self.processor.pixels(640)

@@ -77,7 +77,7 @@ _CLIP_QKV = re.compile(r"model\.vision_model\.transformer\.layers\.(\d+)\.self_a
 _EXPERT = re.compile(r"model\.layers\.(\d+)\.mlp\.experts\.(\d+)\.(gate|up|down)_proj\.weight")
 
 
-class CheckpointMismatch(ValueError):
+class CheckpointMismatch(RuntimeError):
     """The checkpoint's tensors do not fit the architecture its config describes."""
 
 
@@ -220,15 +220,20 @@ def _mismatch_message(missing: list[str], unexpected: list[str], wrong_shape: li
     return " ".join(parts)
 
 
-def load_pretrained(folder: Path, dtype, device: str, attn_implementation: str = "sdpa"):
-    """Build the v1 model for ``folder``'s config.json and fill it from its safetensors (strictly)."""
+def read_config(folder: Path):
+    from .config import DeepseekV1Config
+
+    return DeepseekV1Config.from_dict(json.loads((folder / "config.json").read_text(encoding="utf-8")))
+
+
+def load_pretrained(folder: Path, dtype, device: str, attn_implementation: str = "sdpa", config=None):
+    """Build the v1 model for ``folder``'s config.json (or ``config``) and fill it from its safetensors, strictly."""
     import torch
     from transformers.initialization import no_init_weights
 
-    from .config import DeepseekV1Config
     from .modeling import DeepseekOcrV1ForCausalLM
 
-    config = DeepseekV1Config.from_dict(json.loads((folder / "config.json").read_text(encoding="utf-8")))
+    config = config if config is not None else read_config(folder)
     files = checkpoint_files(folder)
     # SAM uses a relative-position bias: flash-attention can only serve the decoder.
     config.text._attn_implementation = attn_implementation
