@@ -6,6 +6,7 @@ be v1 from its config, every original tensor lands where it should, the image-to
 layout matches the original's formula in every mode, and batching changes nothing.
 """
 
+import io
 import json
 
 import pytest
@@ -182,3 +183,28 @@ def test_mixed_modes_and_a_bad_item_in_one_batch(engine, images):
     assert results[2].error and "<image>" in results[2].error and results[2].error_status == 500
     good = [0, 1, 3]
     assert [results[i].text for i in good] == [engine.run_batch([jobs[i]])[0].text for i in good]
+
+
+def test_images_encoded_ahead_give_the_same_tokens(engine, images):
+    """Callers may encode a few pages at a time and pass the features in (as for DeepSeek-OCR-2)."""
+    import torch
+    from transformers.modeling_outputs import BaseModelOutputWithPooling
+
+    pages = [Image.open(io.BytesIO(image)) for image in images]
+    inputs = engine.backend.prepare_inputs(pages, [PROMPTS[Task.OCR]] * len(pages), engine.supported_modes[0])
+    net, greedy = engine.net, {"max_new_tokens": 4, "min_new_tokens": 4, "do_sample": False}
+    counts, grids = inputs["num_local_patches"], inputs["patches_grid"]
+    features = []
+    with torch.inference_mode():
+        direct = net.generate(**inputs, **greedy)
+        for start in (0, 2):  # two pages at a time
+            first, tiles = sum(counts[:start]), sum(counts[start : start + 2])
+            local = inputs["pixel_values_local"][first : first + tiles] if tiles else None
+            pixels = inputs["pixel_values"][start : start + 2]
+            encoded = net.get_image_features(pixels, local, counts[start : start + 2], grids[start : start + 2])
+            features += encoded.pooler_output
+        dropped = ("pixel_values", "pixel_values_local", "num_local_patches")
+        ahead = {k: v for k, v in inputs.items() if k not in dropped}
+        ahead["mm_encoder_outputs"] = {"image": BaseModelOutputWithPooling(pooler_output=features)}
+        from_features = net.generate(**ahead, **greedy)
+    assert torch.equal(direct, from_features)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 from transformers import GenerationMixin, PreTrainedModel
-from transformers.modeling_outputs import CausalLMOutputWithPast
+from transformers.modeling_outputs import BaseModelOutputWithPooling, CausalLMOutputWithPast
 from transformers.models.deepseek_ocr2.configuration_deepseek_ocr2 import DeepseekOcr2TextConfig
 from transformers.models.deepseek_ocr2.modeling_deepseek_ocr2 import DeepseekOcr2TextModel
 
@@ -50,13 +50,24 @@ class DeepseekOcrV1ForCausalLM(PreTrainedModel, GenerationMixin):
 
     # -- vision ----------------------------------------------------------------------------------
 
-    def image_features(
+    def get_image_features(
         self,
         pixel_values: torch.Tensor,
-        pixel_values_local: torch.Tensor | None,
-        patches_grid: list[tuple[int, int]],
-    ) -> list[torch.Tensor]:
-        """One (tokens, hidden) tensor per image: [tile grid rows + newline]*, [global rows + newline]*, separator."""
+        pixel_values_local: torch.Tensor | None = None,
+        num_local_patches: list[int] | None = None,
+        patches_grid: list[tuple[int, int]] | None = None,
+        **kwargs,
+    ) -> BaseModelOutputWithPooling:
+        """Per image (``pooler_output``, a list): [tile-grid rows + newline]*, [global rows + newline]*, separator.
+
+        The same call shape as transformers' DeepSeek-OCR-2 (so callers can encode a few pages at a
+        time), plus ``patches_grid``: (columns, rows) per image, which the tile layout needs.
+        """
+        counts = [int(c) for c in num_local_patches] if num_local_patches is not None else None
+        if patches_grid is None:
+            if pixel_values_local is not None:
+                raise ValueError("DeepSeek-OCR v1 needs patches_grid (columns, rows per image) to lay out its tiles")
+            patches_grid = [(1, 1)] * pixel_values.shape[0]
         global_features = self.vision(pixel_values)
         local_features = self.vision(pixel_values_local) if pixel_values_local is not None else None
         hidden = global_features.shape[-1]
@@ -65,18 +76,21 @@ class DeepseekOcrV1ForCausalLM(PreTrainedModel, GenerationMixin):
         side = int(global_features.shape[1] ** 0.5)
         out, next_tile = [], 0
         for index, (columns, rows) in enumerate(patches_grid):
+            tile_count = columns * rows if columns * rows > 1 else 0
+            if counts is not None and counts[index] != tile_count:
+                raise ValueError(f"image {index}: {counts[index]} tiles for a {columns} x {rows} grid")
             parts = []
-            if columns * rows > 1:
+            if tile_count:
                 assert local_features is not None
-                tiles = local_features[next_tile : next_tile + columns * rows]
-                next_tile += columns * rows
+                tiles = local_features[next_tile : next_tile + tile_count]
+                next_tile += tile_count
                 tile_side = int(tiles.shape[1] ** 0.5)
                 grid = tiles.view(rows, columns, tile_side, tile_side, hidden).permute(0, 2, 1, 3, 4)
                 parts.append(_with_row_newlines(grid.reshape(rows * tile_side, columns * tile_side, hidden), newline))
             parts.append(_with_row_newlines(global_features[index].view(side, side, hidden), newline))
             parts.append(separator)
             out.append(torch.cat(parts, dim=0))
-        return out
+        return BaseModelOutputWithPooling(last_hidden_state=global_features, pooler_output=out)
 
     # -- forward ---------------------------------------------------------------------------------
 
@@ -91,15 +105,19 @@ class DeepseekOcrV1ForCausalLM(PreTrainedModel, GenerationMixin):
         pixel_values: torch.Tensor | None = None,
         pixel_values_local: torch.Tensor | None = None,
         patches_grid: list[tuple[int, int]] | None = None,
-        num_local_patches: list[int] | None = None,  # noqa: ARG002 - carried so generate drops it after prefill
+        num_local_patches: list[int] | None = None,
+        mm_encoder_outputs: dict[str, BaseModelOutputWithPooling] | None = None,
         logits_to_keep: int = 0,
         **kwargs,
     ) -> CausalLMOutputWithPast:
+        """``mm_encoder_outputs={"image": get_image_features(...)}`` passes images already encoded."""
         if inputs_embeds is None:
             inputs_embeds = self.get_input_embeddings()(input_ids)
-        if pixel_values is not None:
-            features = self.image_features(pixel_values, pixel_values_local, patches_grid or [])
-            features = torch.cat(features, dim=0).to(inputs_embeds.dtype)
+        encoded = (mm_encoder_outputs or {}).get("image")
+        if encoded is None and pixel_values is not None:
+            encoded = self.get_image_features(pixel_values, pixel_values_local, num_local_patches, patches_grid)
+        if encoded is not None:
+            features = torch.cat(list(encoded.pooler_output), dim=0).to(inputs_embeds.dtype)
             mask = input_ids == self.image_token_id
             if int(mask.sum()) != features.shape[0]:
                 raise ValueError(
