@@ -62,9 +62,7 @@ def profile_stages(engine, jobs: list[EngineJob]) -> dict[str, float]:
     started = time.perf_counter()
     images = [load_image(j.image, max_pixels=engine.settings.max_image_pixels) for j in jobs]
     mode = snap_mode(ResolutionMode(jobs[0].base_size, jobs[0].image_size, jobs[0].crop_mode), engine.supported_modes)
-    inputs = engine.processor(
-        images=images, text=[j.prompt for j in jobs], return_tensors="pt", padding=True, **engine._processor_kwargs(mode)
-    )
+    inputs = engine._preprocess(images, [j.prompt for j in jobs], mode)
     prep_s = time.perf_counter() - started
     inputs = inputs.to(engine.device, dtype=engine.torch_dtype)
     sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)

@@ -24,9 +24,7 @@ def prepared(engine, batch_size: int) -> dict:
     jobs = jobs_for(batch_size, [64])
     images = [load_image(j.image, max_pixels=engine.settings.max_image_pixels) for j in jobs]
     mode = snap_mode(ResolutionMode(1024, 640, True), engine.supported_modes)
-    inputs = engine.processor(
-        images=images, text=[j.prompt for j in jobs], return_tensors="pt", padding=True, **engine._processor_kwargs(mode)
-    ).to(engine.device, dtype=engine.torch_dtype)
+    inputs = engine._preprocess(images, [j.prompt for j in jobs], mode).to(engine.device, dtype=engine.torch_dtype)
     return dict(inputs)
 
 

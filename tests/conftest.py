@@ -20,3 +20,18 @@ def tiny_settings(tiny_checkpoint: Path) -> Settings:
     return load_settings(
         model_name=str(tiny_checkpoint), engine="deepseek", device="cpu", max_new_tokens=12, min_new_tokens=12
     )
+
+
+@pytest.fixture(scope="session")
+def tiny_v1_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random DeepSeek-OCR (v1) checkpoint in the original layout, built once per session."""
+    from tests.tiny_v1_checkpoint import build_tiny_v1_checkpoint
+
+    return build_tiny_v1_checkpoint(tmp_path_factory.mktemp("tiny-deepseek-ocr-v1"))
+
+
+@pytest.fixture(scope="session")
+def tiny_v1_settings(tiny_v1_checkpoint: Path) -> Settings:
+    return load_settings(
+        model_name=str(tiny_v1_checkpoint), engine="deepseek", device="cpu", max_new_tokens=6, min_new_tokens=6
+    )

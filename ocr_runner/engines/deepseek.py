@@ -1,8 +1,7 @@
-"""DeepSeek-OCR-2 through transformers: batched, left-padded greedy generation."""
+"""DeepSeek-OCR-2 and DeepSeek-OCR (v1): batched, left-padded greedy generation."""
 
 from __future__ import annotations
 
-import copy
 import logging
 import threading
 import time
@@ -15,25 +14,22 @@ from ..images import load_image
 from ..modes import ResolutionMode, snap_mode
 from ..settings import Settings
 from .base import Engine, EngineHealth, EngineJob, EngineResult
-from .torch_env import cuda_available, flash_attention_importable, gpu_name, resolve_device
+from .torch_env import cuda_available, gpu_name, resolve_device
 
 log = logging.getLogger(__name__)
 
-# Global-view size of the full-size model; a checkpoint built smaller is scaled to it.
-NOMINAL_GLOBAL_SIZE = 1024
 # Below this many pages a thread costs more than it saves.
 MIN_PAGES_PER_THREAD = 4
 
-
 class DeepseekEngine(Engine):
-    """DeepSeek-OCR-2 (``DeepseekOcr2ForConditionalGeneration``) from a hub id or a local folder."""
+    """DeepSeek-OCR-2 or v1 (backend picked from the checkpoint's config) from a hub id or a local folder."""
 
     name = "deepseek"
 
     def __init__(self, settings: Settings, reason: str = "") -> None:
         import torch
-        from transformers import AutoModelForImageTextToText, AutoProcessor
 
+        from .deepseek_backends import load_backend
         from .repetition import WindowedNoRepeatNGram, exempt_ids
 
         self.settings = settings
@@ -45,30 +41,20 @@ class DeepseekEngine(Engine):
             # cuDNN's sdpa builds an execution plan for every new (batch, length) shape; a decode step
             # always has a new length, so plans cost more than they save (measured: bench/results).
             torch.backends.cuda.enable_cudnn_sdp(False)
-        self.processor = AutoProcessor.from_pretrained(settings.model_name)
-        tokenizer = self.processor.tokenizer
+        # OCR-2 or v1, chosen from the checkpoint's config.json: model, tokenizer, modes, input preparation.
+        self.backend = load_backend(settings, self.torch_dtype, self.device)
+        tokenizer = self.backend.tokenizer
         tokenizer.padding_side = "left"  # right padding gives wrong tokens when batched
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
-        self.attn_implementation, self.net = _load_model(
-            AutoModelForImageTextToText, settings, self.torch_dtype, self.device
-        )
+        self.attn_implementation, self.net = self.backend.attn_implementation, self.backend.net
         self.net.eval()
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(settings.preprocess_threads, thread_name_prefix="preprocess")
         self._thread_state = threading.local()
         self._torch = torch
-
-        image_processor = self.processor.image_processor
-        self._global = int(image_processor.size["height"])
-        self._tile = int(image_processor.tile_size)
-        self._scale = NOMINAL_GLOBAL_SIZE / self._global
-        tile = round(self._tile * self._scale)
-        self.supported_modes = (
-            ResolutionMode(NOMINAL_GLOBAL_SIZE, tile, True),
-            ResolutionMode(tile, tile, False),
-            ResolutionMode(NOMINAL_GLOBAL_SIZE, NOMINAL_GLOBAL_SIZE, False),
-        )
+        self._tile = self.backend.tile_pixels
+        self.supported_modes = self.backend.supported_modes
         self._eos_id = tokenizer.eos_token_id
         self._pad_id = tokenizer.pad_token_id  # set to the EOS token above when the checkpoint has none
         self._repetition_guard = None
@@ -79,8 +65,8 @@ class DeepseekEngine(Engine):
             )
         self._strip_ids = {i for i in (tokenizer.bos_token_id, self._eos_id, self._pad_id) if i is not None}
         log.info(
-            "DeepSeek engine ready: %s on %s (%s, attention %s)",
-            self.model, self.device, self.torch_dtype, self.attn_implementation,
+            "DeepSeek engine ready: %s (%s) on %s (%s, attention %s)",
+            self.model, self.backend.family, self.device, self.torch_dtype, self.attn_implementation,
         )
 
     # -- interface -----------------------------------------------------------------------------
@@ -134,12 +120,6 @@ class DeepseekEngine(Engine):
 
     # -- internals -----------------------------------------------------------------------------
 
-    def _processor_kwargs(self, mode: ResolutionMode) -> dict[str, Any]:
-        if mode.crop_mode:
-            return {"size": {"height": self._global, "width": self._global}, "tile_size": self._tile, "crop_to_patches": True}
-        side = round(mode.image_size / self._scale)
-        return {"size": {"height": side, "width": side}, "tile_size": side, "crop_to_patches": False}
-
     def _run_group(self, mode: ResolutionMode, jobs: list[EngineJob], members: list[tuple[int, Any]]):
         """Generate for a group; on failure (CUDA OOM included) split it in halves before failing any item."""
         try:
@@ -184,7 +164,7 @@ class DeepseekEngine(Engine):
         results = []
         for row, limit in zip(output[:, prompt_len:].tolist(), limits):
             tokens = _until_eos(row, self._eos_id)[:limit]
-            text = self.processor.tokenizer.decode(
+            text = self.backend.tokenizer.decode(
                 [t for t in tokens if t not in self._strip_ids], skip_special_tokens=False
             )
             results.append(
@@ -204,26 +184,21 @@ class DeepseekEngine(Engine):
 
 
     def _preprocess(self, images: list[Any], prompts: list[str], mode: ResolutionMode):
-        """The processor over the batch, split across threads (resizing and tiling dominate on CPU).
-
-        Measured on an H100 host: ~90 ms a page in one thread, a third of a 64-page batch's time.
-        Each thread has its own processor copy (a fast tokenizer must not be shared across threads).
+        """The backend's input preparation over the batch, split across threads (resizing and tiling
+        dominate on CPU: ~90 ms a page, a third of a 64-page batch on an H100 host when run in one thread).
+        Each thread has its own processor copy: a fast tokenizer must not be shared across threads.
         """
-        kwargs = self._processor_kwargs(mode)
         chunk = max(MIN_PAGES_PER_THREAD, -(-len(images) // self.settings.preprocess_threads))
         spans = [range(start, min(start + chunk, len(images))) for start in range(0, len(images), chunk)]
+        if len(spans) == 1:
+            return self.backend.prepare_inputs(images, prompts, mode)
 
         def run(span: range):
-            processor = getattr(self._thread_state, "processor", None)
-            if processor is None:
-                processor = self._thread_state.processor = copy.deepcopy(self.processor)
-            return processor(
-                images=[images[i] for i in span], text=[prompts[i] for i in span],
-                return_tensors="pt", padding=True, **kwargs,
-            )
+            backend = getattr(self._thread_state, "backend", None)
+            if backend is None:
+                backend = self._thread_state.backend = self.backend.for_thread()
+            return backend.prepare_inputs([images[i] for i in span], [prompts[i] for i in span], mode)
 
-        if len(spans) == 1:
-            return self.processor(images=images, text=prompts, return_tensors="pt", padding=True, **kwargs)
         return _concat_left_padded(list(self._pool.map(run, spans)), self._pad_id)
 
     def _encode_images(self, inputs: dict[str, Any]):
@@ -237,6 +212,7 @@ class DeepseekEngine(Engine):
         pixel_values = inputs.pop("pixel_values")
         local = inputs.pop("pixel_values_local", None)
         counts = inputs.pop("num_local_patches", None)
+        grids = inputs.get("patches_grid")  # DeepSeek-OCR v1 only: its tile layout needs the grid
         counts = [int(c) for c in counts] if counts is not None else [0] * pixel_values.shape[0]
         step = self.settings.vision_batch_pages
         features: list[Any] = []
@@ -250,6 +226,7 @@ class DeepseekEngine(Engine):
                 pixel_values=pixel_values[start : start + step],
                 pixel_values_local=chunk_local,
                 num_local_patches=chunk_counts if chunk_local is not None else None,
+                **({"patches_grid": grids[start : start + step]} if grids is not None else {}),
                 return_dict=True,
             )
             features.extend(encoded.pooler_output)
@@ -266,12 +243,16 @@ def _concat_left_padded(parts: list[Any], pad_id: int):
     keys = dict.fromkeys(key for part in parts for key in part.keys())
     for key in keys:
         values = [part[key] for part in parts if part.get(key) is not None]
+        if values and isinstance(values[0], list):  # per-page metadata kept as lists (v1's tile grids)
+            merged[key] = [item for value in values for item in value]
+            continue
         if key in ("input_ids", "attention_mask"):
             fill = pad_id if key == "input_ids" else 0
             values = [torch.nn.functional.pad(v, (width - v.shape[1], 0), value=fill) for v in values]
         if values:
             merged[key] = torch.cat(values, dim=0)
-    return BatchFeature(merged)
+    lists = [key for key, value in merged.items() if isinstance(value, list)]
+    return BatchFeature(merged, skip_tensor_conversion=lists)
 
 
 def _is_out_of_memory(exc: BaseException) -> bool:
@@ -292,26 +273,3 @@ def _resolve_dtype(requested: str, device: str):
     if requested == "auto":
         return torch.bfloat16 if device.startswith("cuda") else torch.float32
     return getattr(torch, requested)
-
-
-def _load_model(model_cls, settings: Settings, dtype, device: str):
-    """Load with flash-attention 2 on the text model when possible, else sdpa; say which."""
-    requested = settings.attn_implementation
-    if requested == "auto":
-        use_flash = device.startswith("cuda") and flash_attention_importable()
-        if not use_flash:
-            log.info("attention: sdpa (flash-attn %s)", "not installed" if device.startswith("cuda") else "needs CUDA")
-        requested = "flash_attention_2" if use_flash else "sdpa"
-    if requested == "flash_attention_2":
-        # SAM uses a relative-position bias, so flash-attention applies to the text decoder only.
-        attn: Any = {"text_config": "flash_attention_2", "vision_config": "sdpa", "": "sdpa"}
-        try:
-            model = model_cls.from_pretrained(settings.model_name, dtype=dtype, attn_implementation=attn).to(device)
-            return "flash_attention_2 (text) + sdpa (vision)", model
-        except (ImportError, ValueError) as exc:
-            if settings.attn_implementation == "flash_attention_2":
-                raise
-            log.warning("flash_attention_2 unavailable (%s); falling back to sdpa", exc)
-            requested = "sdpa"
-    model = model_cls.from_pretrained(settings.model_name, dtype=dtype, attn_implementation=requested).to(device)
-    return requested, model

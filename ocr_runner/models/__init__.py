@@ -1,0 +1,1 @@
+"""Native model implementations for checkpoints transformers does not ship."""
