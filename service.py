@@ -7,8 +7,10 @@ the engine's batchable ``infer`` once per page; concurrent calls merge into batc
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from collections.abc import AsyncGenerator
@@ -21,10 +23,11 @@ from pydantic import Field
 
 from ocr_runner.cache import ResultCache
 from ocr_runner.engines import EngineHealth, EngineJob, EngineResult, create_engine
-from ocr_runner.errors import OCRError, UnprocessableRequest
+from ocr_runner.errors import ClientDisconnected, OCRError, UnprocessableRequest
 from ocr_runner.http.engine_client import call_with_reconnect
 from ocr_runner.http.errors import engine_call_error, json_error, respond_error
 from ocr_runner.http.auth import ApiKeyAuth, load_keys
+from ocr_runner.http.logs import configure_logging
 from ocr_runner.http.metrics import OcrMetrics
 from ocr_runner.http.middleware import BodySizeLimit, MalformedMultipart, RequestId, ValidationErrorShape
 from ocr_runner.images import decode_base64
@@ -49,6 +52,8 @@ settings = load_settings()
 # Connection recycling in BentoML 1.4's inter-service client drops in-flight answers under
 # load (see README, "Reliability"); effectively disable it on the engine.
 NO_RECYCLING = {"max_requests": 1_000_000_000, "max_age": 1e9}
+# How often a running request checks that its client is still connected.
+DISCONNECT_POLL_S = 0.5
 
 
 def _batching(max_batch_size: int, max_latency_ms: int) -> dict:
@@ -82,6 +87,7 @@ class OCREngine:
     """Owns the model. One batchable method; everything else happens in the API service."""
 
     def __init__(self) -> None:
+        configure_logging(settings.log_format, settings.log_level)
         self.engine = create_engine(settings)
         self.engine.warmup()
 
@@ -110,6 +116,7 @@ class DeepSeekOCR:
     engine = bentoml.depends(OCREngine)
 
     def __init__(self) -> None:
+        configure_logging(settings.log_format, settings.log_level)
         cache = ResultCache(settings.cache_max_bytes) if settings.cache_enabled else None
         self.orchestrator = Orchestrator(settings, self._infer, cache)
         self.metrics = OcrMetrics()
@@ -127,8 +134,18 @@ class DeepSeekOCR:
 
     async def _observed(self, request: DocumentRequest) -> OCRResponse:
         """Run one document, counting its pages and tokens (callers count errors)."""
+        started = time.perf_counter()
         response = await self.orchestrator.run(request)
         self.metrics.record(response)
+        meta = response.metadata
+        log.info(
+            "document answered",
+            extra={
+                "task": request.task.value, "success": response.success,
+                "pages": len(meta.pages_selected) if meta else 0, "failed_pages": len(meta.failed_pages) if meta else 0,
+                "engine": meta.engine if meta else None, "ms": round(1000 * (time.perf_counter() - started), 1),
+            },
+        )
         return response
 
     @http_app.get("/health", response_model=HealthResponse)
@@ -203,7 +220,9 @@ class DeepSeekOCR:
         try:
             if not 1 <= len(items) <= settings.max_batch_items:
                 raise UnprocessableRequest(f"items must hold 1 to {settings.max_batch_items} documents", field="items")
-            answers = await self.orchestrator.run_many([self._document_request(item) for item in items])
+            answers = await until_disconnected(
+                ctx, self.orchestrator.run_many([self._document_request(item) for item in items])
+            )
         except OCRError as exc:
             respond_error(ctx, exc)
             return BatchResponse(success=False, results=[], error=exc.message, error_code=exc.code, field=exc.field)
@@ -317,7 +336,7 @@ class DeepSeekOCR:
     async def _answer(self, ctx: bentoml.Context, task: Task, image_base64: str, **options) -> OCRResponse:
         try:
             request = DocumentRequest(task=task, data=decode_base64(image_base64), **options)
-            return await self._observed(request)
+            return await until_disconnected(ctx, self._observed(request))
         except OCRError as exc:
             self.metrics.record_error(exc)
             return respond_error(ctx, exc)
@@ -329,6 +348,25 @@ class DeepSeekOCR:
             return DocumentRequest(task=parse_task(item.task), data=decode_base64(item.image_base64), **options)
         except OCRError as exc:
             return exc
+
+
+async def until_disconnected(ctx: bentoml.Context, work):
+    """Run ``work``; if the client goes away first, cancel it so its unsent pages never reach the engine.
+
+    Pages already at the engine finish there (a batch cannot drop one member), but a long PDF
+    stops after them instead of occupying the GPU for nobody.
+    """
+    task = asyncio.ensure_future(work)
+    request = getattr(ctx, "request", None)
+    while request is not None:
+        done, _ = await asyncio.wait({task}, timeout=DISCONNECT_POLL_S)
+        if done:
+            break
+        if await request.is_disconnected():
+            task.cancel()
+            log.info("client disconnected; request cancelled")
+            raise ClientDisconnected("the client closed the connection before the answer was ready")
+    return await task
 
 
 def job_status(record: JobRecord) -> JobStatus:

@@ -31,11 +31,11 @@ RESULTS = Path(__file__).resolve().parent / "results"
 A4_150DPI = (1240, 1754)
 
 
-def page_png(seed: int) -> bytes:
-    """A dense A4 page (about 60 lines) so tiling and image decode cost what a real page costs."""
+def page_png(seed: int, lines: int = 60) -> bytes:
+    """An A4 page of text (60 lines: dense) so tiling and image decode cost what a real page costs."""
     rng = random.Random(seed)
     words = "invoice total amount tax date customer order number page section table figure".split()
-    lines = [" ".join(rng.choice(words) for _ in range(9)) for _ in range(60)]
+    lines = [" ".join(rng.choice(words) for _ in range(9)) for _ in range(lines)]
     buffer = io.BytesIO()
     render_page(lines, size=A4_150DPI, font_size=22).save(buffer, format="PNG")
     return buffer.getvalue()
@@ -138,7 +138,7 @@ def run(args: argparse.Namespace) -> dict:
         results = engine.run_batch(jobs)
         seconds = time.perf_counter() - started
         useful = sum(r.output_tokens or 0 for r in results)
-        report["mixed"] = {
+        report["mixed_lengths"] = {
             "batch_size": args.mixed_batch,
             "lengths": f"uniform {low}..{high}",
             "seconds": round(seconds, 2),
@@ -147,20 +147,56 @@ def run(args: argparse.Namespace) -> dict:
             "generated_tokens": args.mixed_batch * max(lengths),
             "static_batching_efficiency": round(useful / (args.mixed_batch * max(lengths)), 3),
         }
-        print(json.dumps(report["mixed"]), flush=True)
+        print(json.dumps(report["mixed_lengths"]), flush=True)
     out.write_text(json.dumps(report, indent=2))
+    try:
+        plot(report, out.with_suffix(".png"))
+    except ImportError:
+        print("matplotlib not installed: no plot (pip install -e '.[bench]')")
     return report
+
+
+def plot(report: dict, path: Path) -> None:
+    """pages/s against batch size for each output length (and before the engine fixes, when recorded)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axis = plt.subplots(figsize=(6.5, 4))
+    series = [("", report["records"])]
+    if "before_fixes" in report:
+        series.append((" before fixes", report["before_fixes"]["records"]))
+    for suffix, records in series:
+        for tokens in sorted({r["new_tokens"] for r in records}):
+            points = sorted((r["batch_size"], r["pages_per_s"]) for r in records if r["new_tokens"] == tokens)
+            style = "--" if suffix else "-"
+            axis.plot(*zip(*points), style, marker="o", label=f"{tokens} new tokens{suffix}")
+    axis.set_xscale("log", base=2)
+    axis.set_xlabel("pages per batch")
+    axis.set_ylabel("pages/s")
+    axis.set_title(f"DeepSeek engine, {report['card']}")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", type=Path, required=True)
+    parser.add_argument("--model", type=Path)
     parser.add_argument("--batch-sizes", type=lambda s: [int(x) for x in s.split(",")], default=[1, 8, 32, 64])
     parser.add_argument("--new-tokens", type=lambda s: [int(x) for x in s.split(",")], default=[256, 1024])
     parser.add_argument("--mixed", type=lambda s: tuple(int(x) for x in s.split(":")), default=None)
     parser.add_argument("--mixed-batch", type=int, default=64)
     parser.add_argument("--out", type=Path, default=None)
-    run(parser.parse_args())
+    parser.add_argument("--plot", type=Path, default=None, help="only draw the PNG for an existing result JSON")
+    args = parser.parse_args()
+    if args.plot:
+        plot(json.loads(args.plot.read_text()), args.plot.with_suffix(".png"))
+        return
+    run(args)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Service throughput: a real `bentoml serve`, N concurrent clients, batched vs batch size 1.
 
-    python -m bench.serve_bench --engine rapidocr
+    python -m bench.serve_bench --engine rapidocr --lines 8
     python -m bench.serve_bench --engine tiny --new-tokens 64
     python -m bench.serve_bench --engine deepseek --model /tmp/ocr2-random --new-tokens 256
 
@@ -21,8 +21,10 @@ import base64
 import json
 import platform
 import shutil
+import signal
 import statistics
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -191,6 +193,7 @@ def main() -> None:
     parser.add_argument("--engine", choices=["rapidocr", "tiny", "deepseek"], default="rapidocr")
     parser.add_argument("--model", help="checkpoint folder for --engine deepseek (see bench/fullsize.py)")
     parser.add_argument("--new-tokens", type=int, default=0, help="force this many new tokens per page (DeepSeek)")
+    parser.add_argument("--lines", type=int, default=60, help="text lines per page (the CPU engine's cost grows with them)")
     parser.add_argument("--concurrency", type=lambda s: [int(x) for x in s.split(",")], default=[1, 4, 16, 64])
     parser.add_argument("--requests-per-client", type=int, default=1)
     parser.add_argument("--min-requests", type=int, default=8)
@@ -201,6 +204,8 @@ def main() -> None:
     parser.add_argument("--out-dir", type=Path, default=RESULTS)
     parser.add_argument("--machine", default=None, help="name for the result files (default: GPU name or host)")
     args = parser.parse_args()
+    # A SIGTERM must still stop the servers this run started (their `finally` blocks).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     with tempfile.TemporaryDirectory(prefix="serve-bench-") as tmp:
         workdir = Path(tmp)
@@ -209,14 +214,14 @@ def main() -> None:
             from tests.tiny_checkpoint import build_tiny_checkpoint
 
             model = str(build_tiny_checkpoint(workdir / "tiny"))
-        pages = [base64.b64encode(page_png(seed)).decode() for seed in range(16)]
+        pages = [base64.b64encode(page_png(seed, args.lines)).decode() for seed in range(16)]
         sizes = {"batched": args.max_batch_size, "baseline": 1}
         report = {
             "engine": args.engine,
             "model": model or "rapidocr (PP-OCRv6, bundled)",
             "machine": args.machine or _machine_name(),
             "new_tokens": args.new_tokens or None,
-            "page": "A4 1240x1754 rendered text, 16 distinct pages, default mode (1024/640 crop)",
+            "page": f"A4 1240x1754, {args.lines} rendered text lines, 16 distinct pages, default mode (1024/640 crop)",
             "configurations": {},
         }
         for name in args.configurations.split(","):

@@ -64,3 +64,10 @@ class Overloaded(OCRError):
 class EngineTimeout(OCRError):
     status = 504
     code = "timeout"
+
+
+class ClientDisconnected(OCRError):
+    """The client went away before its answer was ready; the work left was cancelled (nginx's 499)."""
+
+    status = 499
+    code = "client_closed_request"

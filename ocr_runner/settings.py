@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     request_timeout_s: float = Field(600.0, gt=0)
 
     # Server and limits
+    log_format: Literal["text", "json"] = Field("text", description="json: one JSON object a line, with the request id.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     host: str = "0.0.0.0"
     port: int = Field(8000, ge=1, le=65535)
     max_body_bytes: int = Field(50 * 1024 * 1024, ge=1024)

@@ -1,9 +1,11 @@
-"""ASGI middleware: request body size limit (BentoML has none by default)."""
+"""ASGI middleware: body size limit (BentoML has none by default), request ids, one error shape."""
 
 from __future__ import annotations
 
 import json
 from typing import Any, Awaitable, Callable
+
+from .logs import request_id_var
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -99,7 +101,11 @@ class RequestId:
                 message = {**message, "headers": [*message.get("headers", []), (b"x-request-id", request_id)]}
             await send(message)
 
-        await self.app(scope, receive, send_with_id)
+        token = request_id_var.set(request_id.decode())  # for the log lines this request causes
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            request_id_var.reset(token)
 
 
 class ValidationErrorShape:

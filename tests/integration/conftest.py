@@ -51,7 +51,7 @@ def servers(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> 
         # The embedded CPU engine.
         "rapidocr": BentoServer(
             # Batches of two, so that a four-page PDF finishes in steps a stream can show.
-            {"ENGINE": "rapidocr", "MAX_PDF_PAGES": str(MAX_PDF_PAGES), "MAX_BATCH_SIZE": "2"},
+            {"ENGINE": "rapidocr", "MAX_PDF_PAGES": str(MAX_PDF_PAGES), "MAX_BATCH_SIZE": "2", "LOG_FORMAT": "json"},
             logs / "rapidocr.log",
         ),
     }
