@@ -112,3 +112,13 @@ def make_pdf(pages: list[list[str]], password: str | None = None) -> bytes:
     buffer = io.BytesIO()
     images[0].save(buffer, format="PDF", save_all=True, append_images=images[1:], resolution=100.0)
     return buffer.getvalue()
+
+
+def run_with_settings(engine, jobs: list, **updates) -> list:
+    """``engine.run_batch(jobs)`` with some settings changed for this call only."""
+    reference = engine.settings
+    engine.settings = reference.model_copy(update=updates)
+    try:
+        return engine.run_batch(jobs)
+    finally:
+        engine.settings = reference

@@ -5,7 +5,7 @@ import pytest
 from ocr_runner.engines import EngineJob, create_engine
 from ocr_runner.engines.deepseek import DeepseekEngine
 from ocr_runner.tasks import PROMPTS, Task, build_prompt
-from tests.helpers import encode, noise_image
+from tests.helpers import encode, noise_image, run_with_settings
 
 pytestmark = pytest.mark.engine
 
@@ -122,14 +122,7 @@ def test_batched_equals_single_when_rows_end_at_different_steps(tiny_settings, i
 def test_threaded_preprocessing_and_chunked_vision_do_not_change_tokens(engine, images):
     """Pages split across preprocessing threads (re-padded) and encoded a few at a time read the same."""
     jobs = [job(images[i % len(images)]) for i in range(10)]
-    reference = engine.settings
-    try:
-        engine.settings = reference.model_copy(update={"preprocess_threads": 1, "vision_batch_pages": 64})
-        whole = engine.run_batch(jobs)
-        engine.settings = reference.model_copy(update={"preprocess_threads": 3, "vision_batch_pages": 3})
-        split = engine.run_batch(jobs)
-    finally:
-        engine.settings = reference
+    whole = run_with_settings(engine, jobs, preprocess_threads=1, vision_batch_pages=64)
+    split = run_with_settings(engine, jobs, preprocess_threads=3, vision_batch_pages=3)
     assert [r.error for r in split] == [None] * len(jobs)
-    assert [r.text for r in split] == [r.text for r in whole]
-    assert [r.output_tokens for r in split] == [r.output_tokens for r in whole]
+    assert [(r.text, r.output_tokens) for r in split] == [(r.text, r.output_tokens) for r in whole]

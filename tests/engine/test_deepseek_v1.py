@@ -20,7 +20,7 @@ from ocr_runner.models.deepseek_v1 import is_v1_config, read_checkpoint_config
 from ocr_runner.models.deepseek_v1.loading import CheckpointMismatch
 from ocr_runner.models.deepseek_v1.processing import tile_grid
 from ocr_runner.tasks import PROMPTS, Task, build_prompt
-from tests.helpers import encode, noise_image
+from tests.helpers import encode, noise_image, run_with_settings
 from tests.tiny_v1_checkpoint import build_tiny_v1_checkpoint
 
 pytestmark = pytest.mark.engine
@@ -212,13 +212,7 @@ def test_images_encoded_ahead_give_the_same_tokens(engine, images):
 
 def test_threaded_preprocessing_and_chunked_vision_do_not_change_tokens(engine, images):
     jobs = [job(images[i % len(images)]) for i in range(9)]
-    reference = engine.settings
-    try:
-        engine.settings = reference.model_copy(update={"preprocess_threads": 1, "vision_batch_pages": 64})
-        whole = engine.run_batch(jobs)
-        engine.settings = reference.model_copy(update={"preprocess_threads": 2, "vision_batch_pages": 2})
-        split = engine.run_batch(jobs)
-    finally:
-        engine.settings = reference
+    whole = run_with_settings(engine, jobs, preprocess_threads=1, vision_batch_pages=64)
+    split = run_with_settings(engine, jobs, preprocess_threads=2, vision_batch_pages=2)
     assert [r.error for r in split] == [None] * len(jobs)
-    assert [r.text for r in split] == [r.text for r in whole]
+    assert [(r.text, r.output_tokens) for r in split] == [(r.text, r.output_tokens) for r in whole]
