@@ -18,7 +18,7 @@ def bench(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
 def test_service_harness_runs_batched_and_one_at_a_time(tmp_path):
     result = bench(
         "bench.serve_bench", "--engine", "tiny", "--new-tokens", "4", "--concurrency", "1,3",
-        "--min-requests", "3", "--max-batch-size", "4", "--machine", "smoke", "--out-dir", str(tmp_path),
+        "--min-requests", "3", "--max-batch-size", "4", "--warmup-requests", "2", "--machine", "smoke", "--out-dir", str(tmp_path),
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     report = json.loads((tmp_path / "serve-smoke-tiny.json").read_text())
