@@ -41,6 +41,7 @@ class DocumentRequest:
     pages: str | None = None
     include_images: bool = False
     annotate: bool = False
+    force_ocr: bool = False  # PDFs: OCR every page even where it carries a text layer
 
 
 @dataclass(frozen=True)
