@@ -23,6 +23,8 @@ from .settings import Settings
 from .tasks import Task, build_prompt
 
 PAGE_SEPARATOR = "\n\n<--- Page Split --->\n\n"
+# Tasks whose answer is the page's text: a PDF page's own text layer may stand in for recognition.
+TEXT_LAYER_TASKS = (Task.OCR, Task.MARKDOWN)
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,7 @@ def prepare(settings: Settings, request: DocumentRequest) -> PreparedDocument:
         crop_mode=requested.crop_mode,
     )
     locate_text = (request.text_to_locate or "").strip() or None if request.task is Task.LOCATE else None
+    use_text_layer = not request.force_ocr and request.task in TEXT_LAYER_TASKS
     pages = [
         PreparedPage(
             page,
@@ -110,6 +113,8 @@ def prepare(settings: Settings, request: DocumentRequest) -> PreparedDocument:
                 crop_mode=requested.crop_mode,
                 max_new_tokens=request.max_new_tokens,
                 locate_text=locate_text,
+                text_layer=[(r.text, r.x1, r.y1, r.x2, r.y2) for r in page.text_layer]
+                if use_text_layer and page.text_layer else None,
             ),
         )
         for page in document.pages
