@@ -15,7 +15,7 @@ from .documents import Page, load_document
 from .engines.base import EngineJob, EngineResult
 from .errors import EngineItemFailed, InvalidInput, OCRError, UnprocessableRequest
 from .figures import annotate, crop_figures, link_figures
-from .grounding import Box, extract_boxes, strip_grounding
+from .grounding import Box, extract_boxes, strip_grounding, tidy_markdown
 from .images import load_image
 from .modes import ResolutionMode, validate_mode
 from .schemas import AnnotatedPage, BoxOut, FigureOut, Metadata, OCRResponse, PageResult, PageTimings, ResolutionModeOut, Timings
@@ -160,8 +160,8 @@ def page_result(
         )
     return PageResult(
         success=True,
-        result=result.text if task is Task.LOCATE else strip_grounding(
-            link_figures(result.text, page.number) if link_images else result.text
+        result=result.text if task is Task.LOCATE else _readable(
+            task, strip_grounding(link_figures(result.text, page.number) if link_images else result.text)
         ),
         raw_result=result.text,
         boxes=boxes,
@@ -251,6 +251,11 @@ def image_outputs(document: PreparedDocument, pages: list[PageResult]) -> dict[s
         if document.annotate:
             annotated.append(AnnotatedPage(page=page.page, image_base64=base64.b64encode(annotate(image, boxes)).decode()))
     return {"images": figures, "annotated_images": annotated}
+
+
+def _readable(task: Task, text: str) -> str:
+    """Markdown from any engine in one dialect, so that answers (and evaluation reports) compare fairly."""
+    return tidy_markdown(text) if task is Task.MARKDOWN else text
 
 
 def _sum_or_none(values: list[int | None]) -> int | None:

@@ -16,7 +16,7 @@ from .runners import make_runner
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ocr_runner.evaluation", description=__doc__)
     parser.add_argument("--data", type=Path, default=Path("../shared/eval"), help="folder holding MANIFEST.tsv")
-    parser.add_argument("--engines", default="rapidocr,tesseract",
+    parser.add_argument("--engines", default="rapidocr,rapidocr+pdftext,tesseract",
                         help="comma-separated: rapidocr, rapidocr+pdftext, deepseek, tesseract, service=URL")
     parser.add_argument("--out", type=Path, default=Path("bench/results"), help="folder for the report files")
     parser.add_argument("--name", default="eval", help="report file stem: NAME.md, NAME.json, NAME.png")

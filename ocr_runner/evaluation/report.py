@@ -16,6 +16,7 @@ from .manifest import EvalDocument
 
 # The bar of issue #4 is measured on these categories (the MANIFEST's kind tags "printed…").
 PRINTED = ("printed",)
+RTL_TAG = "rtl"  # right-to-left scripts (Arabic, Persian): reported apart as well, see the headline
 
 
 @dataclass
@@ -24,6 +25,7 @@ class Score:
     category: str
     scoring: str
     engine: str
+    rtl: bool = False
     cer: float | None = None
     wer: float | None = None
     bag_f1: float | None = None
@@ -37,7 +39,7 @@ def score(document: EvalDocument, engine: str, prediction: str | None, error: st
     """Every metric that applies to this document's kind; a failed read scores as an empty prediction."""
     reference = document.reference()
     text = prediction or ""
-    result = Score(document.name, document.category, document.scoring, engine, error=error)
+    result = Score(document.name, document.category, document.scoring, engine, RTL_TAG in document.kind, error=error)
     if document.scoring == "formula":
         result.formula = metrics.formula_score(reference, text)
         return _rounded(result)
@@ -75,10 +77,11 @@ class Report:
     def categories(self) -> list[str]:
         return list(dict.fromkeys(s.category for s in self.scores))
 
-    def mean(self, engine: str, metric: str, categories: tuple[str, ...] | None = None) -> float | None:
+    def mean(self, engine: str, metric: str, categories: tuple[str, ...] | None = None,
+             rtl: bool | None = None) -> float | None:
         values = [getattr(s, metric) for s in self.scores
                   if s.engine == engine and (categories is None or s.category in categories)
-                  and getattr(s, metric) is not None]
+                  and (rtl is None or s.rtl == rtl) and getattr(s, metric) is not None]
         return round(mean(values), 4) if values else None
 
     def count(self, category: str) -> int:
@@ -89,6 +92,8 @@ class Report:
             engine: {
                 "printed_mean_cer": self.mean(engine, "cer", PRINTED),
                 "printed_mean_wer": self.mean(engine, "wer", PRINTED),
+                "printed_ltr_mean_cer": self.mean(engine, "cer", PRINTED, rtl=False),
+                "printed_rtl_mean_cer": self.mean(engine, "cer", PRINTED, rtl=True),
                 "all_text_mean_cer": self.mean(engine, "cer"),
                 "categories": {
                     cat: {m: self.mean(engine, m, (cat,)) for m in METRICS if self.mean(engine, m, (cat,)) is not None}
@@ -113,8 +118,15 @@ class Report:
                   "", "## Headline", "", "| metric | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
         lines.append("| mean CER, printed pages | " + " | ".join(fmt(self.mean(n, "cer", PRINTED)) for n in names) + " |")
         lines.append("| mean WER, printed pages | " + " | ".join(fmt(self.mean(n, "wer", PRINTED)) for n in names) + " |")
+        lines.append("| mean CER, printed pages in left-to-right scripts | "
+                     + " | ".join(fmt(self.mean(n, "cer", PRINTED, rtl=False)) for n in names) + " |")
+        lines.append("| mean CER, printed pages in right-to-left scripts (Arabic, Persian) | "
+                     + " | ".join(fmt(self.mean(n, "cer", PRINTED, rtl=True)) for n in names) + " |")
         lines.append("| mean CER, every text-scored document | "
                      + " | ".join(fmt(self.mean(n, "cer")) for n in names) + " |")
+        counts = (len({s.document for s in self.scores if s.category in PRINTED}),
+                  len({s.document for s in self.scores if s.category in PRINTED and s.rtl}))
+        lines += ["", f"Printed pages: {counts[0]} documents ({counts[1]} right-to-left)."]
         lines += ["", "## Per category", "", "| category | documents | metric | " + " | ".join(names) + " |",
                   "|---|---|---|" + "---|" * len(names)]
         for cat in self.categories():
