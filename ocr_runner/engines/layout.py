@@ -80,7 +80,7 @@ def xy_cut(items: list, min_gap: float, depth: int = 0, rtl: bool = False) -> li
     """
     if len(items) <= 1:
         return list(items)
-    reading = sorted(items, key=lambda i: (round(i.y1 / max(min_gap, 1)), -i.x2 if rtl else i.x1))
+    reading = [item for row in rows(items) for item in (row[::-1] if rtl else row)]
     if depth > 60:
         return reading
     top, bottom = min(i.y1 for i in items), max(i.y2 for i in items)
@@ -121,19 +121,20 @@ def _is_text_column(items: list) -> bool:
     return median(lengths) >= MIN_COLUMN_CHARS if lengths else True
 
 
-def rows(lines: list[Line]) -> list[list[Line]]:
-    """Lines grouped into visual rows (vertical overlap over half the smaller height), each left to right."""
-    grouped: list[list[Line]] = []
-    for line in sorted(lines, key=lambda l: l.cy):
+def rows(items: list) -> list[list]:
+    """Items (lines or blocks) grouped into visual rows (vertical overlap over half the smaller height),
+    top to bottom, each row left to right."""
+    grouped: list[list] = []
+    for item in sorted(items, key=lambda i: (i.y1 + i.y2) / 2):
         if grouped:
             last = grouped[-1]
-            top, bottom = max(l.y1 for l in last), min(l.y2 for l in last)
-            overlap = min(bottom, line.y2) - max(top, line.y1)
-            if overlap > 0.5 * min(line.height, median(l.height for l in last)):
-                last.append(line)
+            top, bottom = max(i.y1 for i in last), min(i.y2 for i in last)
+            overlap = min(bottom, item.y2) - max(top, item.y1)
+            if overlap > 0.5 * min(item.y2 - item.y1, median(i.y2 - i.y1 for i in last)):
+                last.append(item)
                 continue
-        grouped.append([line])
-    return [sorted(row, key=lambda l: l.x1) for row in grouped]
+        grouped.append([item])
+    return [sorted(row, key=lambda i: i.x1) for row in grouped]
 
 
 def paragraphs(lines: list[Line], min_gap: float, rtl: bool = False) -> list[str]:
@@ -290,7 +291,7 @@ def to_markdown(lines: list[Line], regions: list[Block], page_width: float, page
             loose.append(block.lines[0])  # lines outside every region: paragraphs by their gaps
             continue
         flush()
-        if block.kind in FURNITURE and (block.y2 < 0.12 * page_height or block.y1 > 0.88 * page_height):
+        if block.kind in FURNITURE and (block.y2 < 0.15 * page_height or block.y1 > 0.85 * page_height):
             continue  # running heads and page numbers, where they sit
         if block.kind in FIGURES and _is_picture(block, page_width * page_height):
             parts.append("<!-- image -->")
