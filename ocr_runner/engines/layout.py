@@ -52,8 +52,8 @@ class Block:
 
     @classmethod
     def around(cls, kind: str, lines: list[Line], loose: bool = False) -> Block:
-        return cls(kind, min(l.x1 for l in lines), min(l.y1 for l in lines), max(l.x2 for l in lines),
-                   max(l.y2 for l in lines), list(lines), loose)
+        return cls(kind, min(ln.x1 for ln in lines), min(ln.y1 for ln in lines), max(ln.x2 for ln in lines),
+                   max(ln.y2 for ln in lines), list(lines), loose)
 
 
 Box = Line | Block
@@ -115,7 +115,7 @@ def _is_text_column(items: list) -> bool:
     lengths = []
     for item in items:
         if isinstance(item, Block):
-            lengths.extend(len(l.text) for l in item.lines) if item.lines else lengths.append(MIN_COLUMN_CHARS)
+            lengths.extend(len(ln.text) for ln in item.lines) if item.lines else lengths.append(MIN_COLUMN_CHARS)
         else:
             lengths.append(len(item.text))
     return median(lengths) >= MIN_COLUMN_CHARS if lengths else True
@@ -142,7 +142,7 @@ def paragraphs(lines: list[Line], min_gap: float, rtl: bool = False) -> list[str
     ordered = xy_cut(lines, min_gap, rtl=rtl)
     if not ordered:
         return []
-    heights = median(l.height for l in ordered)
+    heights = median(ln.height for ln in ordered)
     out: list[list[str]] = [[ordered[0].text]]
     for prev, line in zip(ordered, ordered[1:]):
         new_column = line.y1 < prev.y1 - heights
@@ -174,14 +174,14 @@ _LATIN = re.compile(r"[A-Za-z\u00c0-\u024f]")
 
 def is_rtl(lines: list[Line]) -> bool:
     """More Hebrew/Arabic-script letters than Latin ones: the page reads right to left."""
-    text = "".join(l.text for l in lines)
+    text = "".join(ln.text for ln in lines)
     return len(_RTL.findall(text)) > len(_LATIN.findall(text))
 
 
 def _bands(lines: list[Line]) -> list[list[float]]:
     """Column bands: the union of x-extents of the given lines, left to right."""
     bands: list[list[float]] = []
-    for line in sorted(lines, key=lambda l: l.x1):
+    for line in sorted(lines, key=lambda ln: ln.x1):
         if bands and line.x1 <= bands[-1][1]:
             bands[-1][1] = max(bands[-1][1], line.x2)
         else:
@@ -197,7 +197,7 @@ def table_html(lines: list[Line]) -> str:
     if not grid_rows:
         return ""
     widest = sorted(len(r) for r in grid_rows)[(3 * len(grid_rows)) // 4]  # the 75th-percentile cell count
-    bands = _bands([l for r in grid_rows if len(r) >= widest for l in r]) or _bands(lines)
+    bands = _bands([ln for r in grid_rows if len(r) >= widest for ln in r]) or _bands(lines)
 
     def span(line: Line) -> tuple[int, int]:
         hit = [i for i, (a, b) in enumerate(bands) if min(b, line.x2) - max(a, line.x1) > 0.3 * min(b - a, line.x2 - line.x1)]
@@ -260,7 +260,7 @@ FIGURE_TEXT_COVERAGE = 0.12
 def text_coverage(block: Block) -> float:
     """Share of the block's area covered by its text lines."""
     area = max((block.x2 - block.x1) * (block.y2 - block.y1), 1.0)
-    return sum((l.x2 - l.x1) * l.height for l in block.lines) / area
+    return sum((ln.x2 - ln.x1) * ln.height for ln in block.lines) / area
 
 
 def _is_picture(block: Block, page_area: float) -> bool:
@@ -270,7 +270,7 @@ def _is_picture(block: Block, page_area: float) -> bool:
     area = (block.x2 - block.x1) * (block.y2 - block.y1)
     if area >= 0.6 * page_area:
         return False
-    short = median([len(l.text) for l in block.lines] or [0]) < MIN_COLUMN_CHARS  # labels, not sentences
+    short = median([len(ln.text) for ln in block.lines] or [0]) < MIN_COLUMN_CHARS  # labels, not sentences
     return coverage < FIGURE_TEXT_COVERAGE or (coverage < 0.35 and short)
 
 
@@ -298,7 +298,7 @@ def to_markdown(lines: list[Line], regions: list[Block], page_width: float, page
         elif block.kind in TABLES and len(block.lines) > 1:
             parts.append(table_html(block.lines))
         elif block.kind in HEADINGS:
-            text = joined([l.text for l in xy_cut(block.lines, min_gap, rtl=rtl)])
+            text = joined([ln.text for ln in xy_cut(block.lines, min_gap, rtl=rtl)])
             if text:
                 parts.append(f"## {_clean_heading(text)}")
         else:

@@ -151,7 +151,3 @@ def make_runner(spec: str) -> Runner:
         return EngineRunner(spec.split("+")[0], force_ocr=False, name=spec)
     raise ValueError(f"unknown engine {spec!r}: use rapidocr, rapidocr+pdftext, deepseek, tesseract or service=URL")
 
-
-def available(spec: str) -> bool:
-    return spec != "tesseract" or shutil.which("tesseract") is not None
-

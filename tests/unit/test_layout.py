@@ -21,7 +21,7 @@ def test_two_columns_read_down_each_column_even_with_aligned_lines() -> None:
     left = column(50, [f"a{i} of the running text" for i in range(1, 5)])
     right = column(400, [f"b{i} of the running text" for i in range(1, 5)])  # same baselines as the left column
     title = [Line("Title", 50, 20, 700, 60)]
-    order = [words(l) for l in xy_cut(title + right + left, min_gap=10)]
+    order = [words(ln) for ln in xy_cut(title + right + left, min_gap=10)]
     assert order == ["Title", "a1", "a2", "a3", "a4", "b1", "b2", "b3", "b4"]
 
 
@@ -29,13 +29,13 @@ def test_right_to_left_pages_read_the_right_column_first() -> None:
     left = column(50, [f"س{i} نص عربي طويل بما يكفي" for i in range(1, 4)])
     right = column(400, [f"ع{i} نص عربي طويل بما يكفي" for i in range(1, 4)])
     assert is_rtl(left + right)
-    assert [words(l) for l in xy_cut(left + right, min_gap=10, rtl=True)][:3] == ["ع1", "ع2", "ع3"]
+    assert [words(ln) for ln in xy_cut(left + right, min_gap=10, rtl=True)][:3] == ["ع1", "ع2", "ع3"]
 
 
 def test_a_price_column_is_read_row_by_row_not_as_a_column() -> None:
     items = [Line(f"Item number {i} description", 50, 100 + 30 * i, 350, 120 + 30 * i) for i in range(4)]
     prices = [Line(f"{i}.50", 600, 100 + 30 * i, 650, 120 + 30 * i) for i in range(4)]
-    order = [l.text for l in xy_cut(items + prices, min_gap=10)]
+    order = [ln.text for ln in xy_cut(items + prices, min_gap=10)]
     assert order[:4] == ["Item number 0 description", "0.50", "Item number 1 description", "1.50"]
 
 
