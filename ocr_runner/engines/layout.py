@@ -49,6 +49,7 @@ class Block:
     y2: float
     lines: list[Line] = field(default_factory=list)
     loose: bool = False  # a line outside every layout region
+    region_area: float = 0.0  # the layout model's box, before the block shrinks to its lines
 
     @classmethod
     def around(cls, kind: str, lines: list[Line], loose: bool = False) -> Block:
@@ -108,6 +109,7 @@ def xy_cut(items: list, min_gap: float, depth: int = 0, rtl: bool = False) -> li
 
 
 MIN_COLUMN_CHARS = 12
+COLUMN_GAP = 0.006  # of the page width: the narrowest gutter between columns (OCR line boxes are padded)
 
 
 def _is_text_column(items: list) -> bool:
@@ -251,6 +253,11 @@ def assign(lines: list[Line], regions: list[Block]) -> list[Block]:
             loose.append(Block.around("text", [line], loose=True))
         else:
             best.lines.append(line)
+    for block in blocks:  # order by what a region holds: layout boxes overlap and overshoot
+        block.region_area = (block.x2 - block.x1) * (block.y2 - block.y1)
+        if block.lines:
+            block.x1, block.y1 = min(ln.x1 for ln in block.lines), min(ln.y1 for ln in block.lines)
+            block.x2, block.y2 = max(ln.x2 for ln in block.lines), max(ln.y2 for ln in block.lines)
     return [b for b in blocks if b.lines or b.kind in FIGURES] + loose
 
 
@@ -259,7 +266,7 @@ FIGURE_TEXT_COVERAGE = 0.12
 
 def text_coverage(block: Block) -> float:
     """Share of the block's area covered by its text lines."""
-    area = max((block.x2 - block.x1) * (block.y2 - block.y1), 1.0)
+    area = max(block.region_area or (block.x2 - block.x1) * (block.y2 - block.y1), 1.0)
     return sum((ln.x2 - ln.x1) * ln.height for ln in block.lines) / area
 
 
@@ -267,7 +274,7 @@ def _is_picture(block: Block, page_area: float) -> bool:
     """A figure with sparse text or short labels (axes, callouts). Dense text or sentences in a "figure",
     or one that fills the page (a cropped table, a receipt photo, a form), are read as text."""
     coverage = text_coverage(block)
-    area = (block.x2 - block.x1) * (block.y2 - block.y1)
+    area = block.region_area or (block.x2 - block.x1) * (block.y2 - block.y1)
     if area >= 0.6 * page_area:
         return False
     short = median([len(ln.text) for ln in block.lines] or [0]) < MIN_COLUMN_CHARS  # labels, not sentences
@@ -276,8 +283,9 @@ def _is_picture(block: Block, page_area: float) -> bool:
 
 def to_markdown(lines: list[Line], regions: list[Block], page_width: float, page_height: float) -> str:
     """The page as markdown: headings, paragraphs, HTML tables, ``<!-- image -->`` for figures, no page furniture."""
-    min_gap = max(page_width * 0.012, 4.0)
+    min_gap = max(page_width * COLUMN_GAP, 4.0)
     rtl = is_rtl(lines)
+    body_height = median(ln.height for ln in lines) if lines else 0.0
     blocks = xy_cut(assign(lines, regions), min_gap, rtl=rtl)
     parts: list[str] = []
     loose: list[Line] = []
@@ -297,7 +305,7 @@ def to_markdown(lines: list[Line], regions: list[Block], page_width: float, page
             parts.append("<!-- image -->")
         elif block.kind in TABLES and len(block.lines) > 1:
             parts.append(table_html(block.lines))
-        elif block.kind in HEADINGS:
+        elif block.kind in HEADINGS and _is_heading(block.lines, body_height):
             text = joined([ln.text for ln in xy_cut(block.lines, min_gap, rtl=rtl)])
             if text:
                 parts.append(f"## {_clean_heading(text)}")
@@ -307,13 +315,22 @@ def to_markdown(lines: list[Line], regions: list[Block], page_width: float, page
     return "\n\n".join(p for p in parts if p.strip())
 
 
+def _is_heading(lines: list[Line], body_height: float) -> bool:
+    """A title region holding one short line, or a few lines in a larger type than the body's; a paragraph
+    the model calls a title stays a paragraph."""
+    chars = sum(len(ln.text) for ln in lines)
+    if len(lines) == 1 and chars <= 80:
+        return True
+    return len(lines) <= 3 and chars <= 150 and median(ln.height for ln in lines) >= 1.15 * body_height
+
+
 def _clean_heading(text: str) -> str:
     return re.sub(r"^#+\s*", "", text).strip()
 
 
 def to_text(lines: list[Line], page_width: float) -> str:
     """Plain text in reading order, one visual line per line, a blank line between columns and blocks."""
-    min_gap = max(page_width * 0.012, 4.0)
+    min_gap = max(page_width * COLUMN_GAP, 4.0)
     ordered = xy_cut(lines, min_gap, rtl=is_rtl(lines))
     out: list[str] = []
     for prev, line in zip([None, *ordered], ordered):

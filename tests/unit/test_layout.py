@@ -82,3 +82,13 @@ def test_table_header_spanning_columns_gets_a_colspan() -> None:
 def test_soft_hyphens_from_pdf_text_layers_join_words() -> None:
     assert joined(["consetetur sadipscing eir\x02", "mod tempor"]) == "consetetur sadipscing eirmod tempor"
     assert to_text([Line("eir\x02", 0, 0, 50, 20)], 800) == "eir-"
+
+
+def test_overlapping_regions_are_ordered_by_their_lines_and_body_sized_titles_stay_paragraphs() -> None:
+    first = column(50, ["This is a lot of text to test", "the code and see if it works"], top=100)
+    second = column(50, ["The quick brown dog jumped over", "the lazy fox, again and again"], top=200)
+    regions = [Block("title", 40, 190, 400, 260), Block("title", 40, 60, 420, 270)]  # the second overlaps both
+    assert to_markdown(first + second, regions, 800, 1000).split("\n\n") == [
+        "This is a lot of text to test the code and see if it works",
+        "The quick brown dog jumped over the lazy fox, again and again",
+    ]
