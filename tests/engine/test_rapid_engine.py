@@ -91,3 +91,15 @@ def test_a_page_turned_by_90_degrees_is_read_upright(engine):
     turned = render_page(LINES).rotate(90, expand=True)
     text = run(engine, encode(turned), Task.OCR).text
     assert [line.strip() for line in text.splitlines() if line.strip()] == LINES
+
+
+def test_an_upside_down_page_is_read_upright_and_in_order(engine):
+    text = run(engine, encode(render_page(LINES).rotate(180)), Task.OCR).text
+    assert [line.strip() for line in text.splitlines() if line.strip()] == LINES
+
+
+def test_reading_does_not_depend_on_earlier_requests(engine, page):
+    first = run(engine, page, Task.OCR).text
+    run(engine, encode(render_page(LINES).rotate(90, expand=True)), Task.OCR)
+    run(engine, page, Task.LOCATE, locate_text="total")
+    assert run(engine, page, Task.OCR).text == first
