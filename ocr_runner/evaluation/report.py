@@ -71,6 +71,12 @@ class Report:
     engines: dict[str, str]  # name -> description
     scores: list[Score] = field(default_factory=list)
 
+    @classmethod
+    def from_json(cls, text: str) -> Report:
+        """A report read back from its JSON (to redraw the chart or the markdown without reading again)."""
+        payload = json.loads(text)
+        return cls(payload["data"], payload["engines"], [Score(**d) for d in payload["documents"]])
+
     def engine_names(self) -> list[str]:
         return list(self.engines)
 
@@ -158,7 +164,7 @@ class Report:
 
         names = self.engine_names()
         cer_cats = [c for c in self.categories() if any(self.mean(n, "cer", (c,)) is not None for n in names)]
-        cer_groups = ["printed (bar)"] + cer_cats if PRINTED else cer_cats
+        cer_groups = ["printed, left-to-right", "printed, right-to-left"] + [c for c in cer_cats if c not in PRINTED]
         other = [(label, metric, cat) for label, metric, cat in (
             ("table TEDS", "teds", "table"), ("table TEDS-struct", "teds_structure", "table"),
             ("formula", "formula", "formula"), ("receipt word F1", "bag_f1", "receipt"))
@@ -166,7 +172,8 @@ class Report:
         fig, axes = plt.subplots(1, 2, figsize=(13, 4.8), gridspec_kw={"width_ratios": [max(len(cer_groups), 1), max(len(other), 1)]})
         width = 0.8 / max(len(names), 1)
         for i, name in enumerate(names):
-            values = [self.mean(name, "cer", PRINTED)] + [self.mean(name, "cer", (c,)) for c in cer_cats]
+            values = [self.mean(name, "cer", PRINTED, rtl=False), self.mean(name, "cer", PRINTED, rtl=True)]
+            values += [self.mean(name, "cer", (c,)) for c in cer_cats if c not in PRINTED]
             xs = [j + i * width for j in range(len(cer_groups))]
             axes[0].bar(xs, [min(v or 0.0, 1.5) for v in values], width, label=name)
             scores = [self.mean(name, metric, (cat,)) or 0.0 for _, metric, cat in other]
