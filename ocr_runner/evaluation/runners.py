@@ -111,7 +111,8 @@ class TesseractRunner:
 
     def describe(self) -> str:
         out = subprocess.run([self.binary, "--version"], capture_output=True, text=True).stdout
-        return (out.splitlines() or ["tesseract"])[0] + ", default page segmentation (--psm 3)"
+        return ((out.splitlines() or ["tesseract"])[0] + ", default page segmentation (--psm 3), English plus the "
+                "languages a document's kind names (where installed), PDFs rasterised like the service's")
 
 
 class ServiceRunner:
