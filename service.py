@@ -74,6 +74,8 @@ MaxTokens = Annotated[int | None, Field(description="Cap on generated tokens for
 Pages = Annotated[str | None, Field(description="PDF page range, e.g. '1-3,5,8-' (all pages when omitted).")]
 IncludeImages = Annotated[bool, Field(description="Return figure crops, linked from the markdown as images/….png.")]
 Annotate = Annotated[bool, Field(description="Return each page with its grounding boxes drawn (PNG).")]
+ForceOcr = Annotated[bool, Field(description="PDFs: recognise every page even where it carries a text layer "
+                                             "(the CPU engine otherwise reads that text directly).")]
 
 
 @bentoml.service(
@@ -166,24 +168,24 @@ class DeepSeekOCR:
         self, ctx: bentoml.Context, image_base64: ImageB64, prompt: Prompt = None,
         base_size: BaseSize = settings.base_size, image_size: ImageSize = settings.image_size,
         crop_mode: CropMode = settings.crop_mode, max_new_tokens: MaxTokens = None, pages: Pages = None,
-        include_images: IncludeImages = False, annotate: Annotate = False,
+        include_images: IncludeImages = False, annotate: Annotate = False, force_ocr: ForceOcr = False,
     ) -> OCRResponse:
         """Free OCR: the text of the image (or of each PDF page) in reading order."""
         return await self._answer(ctx, Task.OCR, image_base64, prompt=prompt, base_size=base_size,
                                   image_size=image_size, crop_mode=crop_mode, max_new_tokens=max_new_tokens,
-                                  pages=pages, include_images=include_images, annotate=annotate)
+                                  pages=pages, include_images=include_images, annotate=annotate, force_ocr=force_ocr)
 
     @bentoml.api(route="/document-to-markdown")
     async def document_to_markdown(
         self, ctx: bentoml.Context, image_base64: ImageB64, prompt: Prompt = None,
         base_size: BaseSize = settings.base_size, image_size: ImageSize = settings.image_size,
         crop_mode: CropMode = settings.crop_mode, max_new_tokens: MaxTokens = None, pages: Pages = None,
-        include_images: IncludeImages = False, annotate: Annotate = False,
+        include_images: IncludeImages = False, annotate: Annotate = False, force_ocr: ForceOcr = False,
     ) -> OCRResponse:
         """Convert a document page (or a PDF) to markdown; layout boxes come back in pixels."""
         return await self._answer(ctx, Task.MARKDOWN, image_base64, prompt=prompt, base_size=base_size,
                                   image_size=image_size, crop_mode=crop_mode, max_new_tokens=max_new_tokens,
-                                  pages=pages, include_images=include_images, annotate=annotate)
+                                  pages=pages, include_images=include_images, annotate=annotate, force_ocr=force_ocr)
 
     @bentoml.api(route="/parse-figure")
     async def parse_figure(
@@ -236,14 +238,14 @@ class DeepSeekOCR:
         prompt: Prompt = None, text_to_locate: str | None = None,
         base_size: BaseSize = settings.base_size, image_size: ImageSize = settings.image_size,
         crop_mode: CropMode = settings.crop_mode, max_new_tokens: MaxTokens = None, pages: Pages = None,
-        include_images: IncludeImages = False, annotate: Annotate = False,
+        include_images: IncludeImages = False, annotate: Annotate = False, force_ocr: ForceOcr = False,
     ) -> AsyncGenerator[str, None]:
         """JSON lines: one per page as it finishes (``"event": "page"``), then the whole response (``"done"``)."""
         try:
             request = DocumentRequest(
                 task=parse_task(task), data=decode_base64(image_base64), prompt=prompt, text_to_locate=text_to_locate,
                 base_size=base_size, image_size=image_size, crop_mode=crop_mode, max_new_tokens=max_new_tokens,
-                pages=pages, include_images=include_images, annotate=annotate,
+                pages=pages, include_images=include_images, annotate=annotate, force_ocr=force_ocr,
             )
             document = await self.orchestrator.prepare(request)
         except OCRError as exc:
@@ -268,6 +270,7 @@ class DeepSeekOCR:
         pages: Annotated[str | None, Form(description="PDF page range, e.g. '1-3,5'.")] = None,
         include_images: Annotated[bool, Form()] = False,
         annotate: Annotated[bool, Form()] = False,
+        force_ocr: Annotated[bool, Form(description="PDFs: recognise pages even where they have a text layer.")] = False,
     ) -> JSONResponse:
         """Multipart upload: ``file`` plus the task and options as form fields.
 
@@ -279,6 +282,7 @@ class DeepSeekOCR:
                 task=parse_task(task), data=await file.read(), field="file", prompt=prompt,
                 text_to_locate=text_to_locate, base_size=base_size, image_size=image_size, crop_mode=crop_mode,
                 max_new_tokens=max_new_tokens, pages=pages, include_images=include_images, annotate=annotate,
+                force_ocr=force_ocr,
             )
             return JSONResponse((await self._observed(request)).model_dump())
         except OCRError as exc:

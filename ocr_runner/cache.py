@@ -17,6 +17,7 @@ def job_key(job: EngineJob) -> str:
         for part in (
             digest, job.task.value, job.prompt, job.base_size, job.image_size, job.crop_mode,
             job.max_new_tokens, job.locate_text,
+            hashlib.sha256(repr(job.text_layer).encode()).hexdigest()[:16] if job.text_layer else None,
         )
     )
 

@@ -21,11 +21,23 @@ _RANGE_PART = re.compile(r"^\s*([0-9]{1,6})\s*(?:-\s*([0-9]{0,6})\s*)?$")
 
 
 @dataclass(frozen=True)
+class TextRun:
+    """A run of text from a PDF page's text layer, boxed in pixels of the rendered page."""
+
+    text: str
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+
+
+@dataclass(frozen=True)
 class Page:
     number: int  # 1-based, as printed in the document
     image: bytes
     width: int
     height: int
+    text_layer: tuple[TextRun, ...] = ()  # PDFs: the page's own text, when it carries enough of it
 
 
 @dataclass(frozen=True)
@@ -112,6 +124,7 @@ def _render_pdf(
             except pdfium.PdfiumError as exc:
                 raise InvalidInput(f"{field}: page {number} could not be loaded ({exc})", field=field) from None
             try:
+                text_layer = _text_layer(page, scale=pdf_dpi(base_size, crop_mode, max(page.get_size())) / 72.0)
                 width_pt, height_pt = page.get_size()
                 scale = pdf_dpi(base_size, crop_mode, max(width_pt, height_pt)) / 72.0
                 if width_pt * scale * height_pt * scale > max_pixels:
@@ -129,7 +142,31 @@ def _render_pdf(
                 raise InvalidInput(f"{field}: page {number} has no area", field=field)
             buffer = io.BytesIO()
             image.save(buffer, format="PNG", compress_level=1)
-            rendered.append(Page(number, buffer.getvalue(), image.width, image.height))
+            rendered.append(Page(number, buffer.getvalue(), image.width, image.height, text_layer))
         return Document("pdf", page_count, rendered)
     finally:
         pdf.close()
+
+
+MIN_TEXT_LAYER_CHARS = 16  # fewer printable characters than this: a scan (or a stray label), not a text page
+
+
+def _text_layer(page: object, scale: float) -> tuple[TextRun, ...]:
+    """The page's text runs (PDFium's text rectangles) in pixels at ``scale``; empty for image-only pages."""
+    textpage = page.get_textpage()  # type: ignore[attr-defined]
+    try:
+        if textpage.count_chars() < MIN_TEXT_LAYER_CHARS:
+            return ()
+        height_pt = page.get_size()[1]  # type: ignore[attr-defined]
+        runs = []
+        for index in range(textpage.count_rects()):
+            left, bottom, right, top = textpage.get_rect(index)
+            text = " ".join(textpage.get_text_bounded(left, bottom, right, top).split())
+            if text:
+                runs.append(TextRun(text, left * scale, (height_pt - top) * scale, right * scale,
+                                    (height_pt - bottom) * scale))
+        if sum(len(r.text) for r in runs) < MIN_TEXT_LAYER_CHARS:
+            return ()
+        return tuple(runs)
+    finally:
+        textpage.close()

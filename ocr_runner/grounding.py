@@ -64,6 +64,23 @@ def strip_grounding(text: str) -> str:
     return text.strip()
 
 
+_FENCED_DOCUMENT = re.compile(r"^```(?:markdown|md)?\s*\n(?P<body>.*?)\n```\s*$", re.DOTALL)
+_DISPLAY_MATH = re.compile(r"\\\[(?P<body>.+?)\\\]", re.DOTALL)
+_INLINE_MATH = re.compile(r"\\\((?P<body>.+?)\\\)", re.DOTALL)
+
+
+def tidy_markdown(text: str) -> str:
+    """One markdown dialect for every engine: no wrapping code fence, ``$``/``$$`` math, no trailing
+    spaces, at most one blank line between blocks. (DeepSeek writes ``\\[ \\]`` and ``\\( \\)``.)"""
+    match = _FENCED_DOCUMENT.match(text.strip())
+    if match:
+        text = match.group("body")
+    text = _DISPLAY_MATH.sub(lambda m: f"$${m.group('body').strip()}$$", text)
+    text = _INLINE_MATH.sub(lambda m: f"${m.group('body').strip()}$", text)
+    text = "\n".join(line.rstrip() for line in text.splitlines())
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
 def to_grid(x1: float, y1: float, x2: float, y2: float, width: int, height: int) -> list[int]:
     """Pixel box to the model's 0..999 grid (used by engines that measure in pixels)."""
     def scale(v: float, size: int) -> int:

@@ -15,7 +15,7 @@ from .documents import Page, load_document
 from .engines.base import EngineJob, EngineResult
 from .errors import EngineItemFailed, InvalidInput, OCRError, UnprocessableRequest
 from .figures import annotate, crop_figures, link_figures
-from .grounding import Box, extract_boxes, strip_grounding
+from .grounding import Box, extract_boxes, strip_grounding, tidy_markdown
 from .images import load_image
 from .modes import ResolutionMode, validate_mode
 from .schemas import AnnotatedPage, BoxOut, FigureOut, Metadata, OCRResponse, PageResult, PageTimings, ResolutionModeOut, Timings
@@ -23,6 +23,8 @@ from .settings import Settings
 from .tasks import Task, build_prompt
 
 PAGE_SEPARATOR = "\n\n<--- Page Split --->\n\n"
+# Tasks whose answer is the page's text: a PDF page's own text layer may stand in for recognition.
+TEXT_LAYER_TASKS = (Task.OCR, Task.MARKDOWN)
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,7 @@ class DocumentRequest:
     pages: str | None = None
     include_images: bool = False
     annotate: bool = False
+    force_ocr: bool = False  # PDFs: OCR every page even where it carries a text layer
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,7 @@ def prepare(settings: Settings, request: DocumentRequest) -> PreparedDocument:
         crop_mode=requested.crop_mode,
     )
     locate_text = (request.text_to_locate or "").strip() or None if request.task is Task.LOCATE else None
+    use_text_layer = not request.force_ocr and request.task in TEXT_LAYER_TASKS
     pages = [
         PreparedPage(
             page,
@@ -109,6 +113,8 @@ def prepare(settings: Settings, request: DocumentRequest) -> PreparedDocument:
                 crop_mode=requested.crop_mode,
                 max_new_tokens=request.max_new_tokens,
                 locate_text=locate_text,
+                text_layer=[(r.text, r.x1, r.y1, r.x2, r.y2) for r in page.text_layer]
+                if use_text_layer and page.text_layer else None,
             ),
         )
         for page in document.pages
@@ -154,8 +160,8 @@ def page_result(
         )
     return PageResult(
         success=True,
-        result=result.text if task is Task.LOCATE else strip_grounding(
-            link_figures(result.text, page.number) if link_images else result.text
+        result=result.text if task is Task.LOCATE else _readable(
+            task, strip_grounding(link_figures(result.text, page.number) if link_images else result.text)
         ),
         raw_result=result.text,
         boxes=boxes,
@@ -245,6 +251,11 @@ def image_outputs(document: PreparedDocument, pages: list[PageResult]) -> dict[s
         if document.annotate:
             annotated.append(AnnotatedPage(page=page.page, image_base64=base64.b64encode(annotate(image, boxes)).decode()))
     return {"images": figures, "annotated_images": annotated}
+
+
+def _readable(task: Task, text: str) -> str:
+    """Markdown from any engine in one dialect, so that answers (and evaluation reports) compare fairly."""
+    return tidy_markdown(text) if task is Task.MARKDOWN else text
 
 
 def _sum_or_none(values: list[int | None]) -> int | None:

@@ -160,6 +160,7 @@ class DocumentItem(BaseModel):
     pages: str | None = Field(None, description="PDF page range, e.g. '1-3,5'.")
     include_images: bool = Field(False, description="Return figure crops and link them from the markdown.")
     annotate: bool = Field(False, description="Return each page with its grounding boxes drawn.")
+    force_ocr: bool = Field(False, description="PDFs: recognise every page even where it has a text layer.")
 
 
 class BatchItemResult(OCRResponse):

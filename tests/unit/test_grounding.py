@@ -35,3 +35,11 @@ def test_grid_round_trip_is_within_a_grid_step():
     grid = to_grid(100, 50, 700, 350, 800, 400)
     [box] = extract_boxes(grounding_text("x", [grid]), 800, 400)
     assert abs(box.x1 - 100) <= 1 and abs(box.y2 - 350) <= 1
+
+
+def test_markdown_from_any_engine_is_tidied_to_one_dialect():
+    from ocr_runner.grounding import tidy_markdown
+
+    raw = "```markdown\n# Title  \n\n\n\nEnergy \\(E = mc^2\\) and\n\\[\n\\frac{a}{b}\n\\]\n```"
+    assert tidy_markdown(raw) == "# Title\n\nEnergy $E = mc^2$ and\n$$\\frac{a}{b}$$"
+    assert tidy_markdown("plain text") == "plain text"
