@@ -202,7 +202,8 @@ def table_html(lines: list[Line]) -> str:
     bands = _bands([ln for r in grid_rows if len(r) >= widest for ln in r]) or _bands(lines)
 
     def span(line: Line) -> tuple[int, int]:
-        hit = [i for i, (a, b) in enumerate(bands) if min(b, line.x2) - max(a, line.x1) > 0.3 * min(b - a, line.x2 - line.x1)]
+        hit = [i for i, (a, b) in enumerate(bands)
+               if min(b, line.x2) - max(a, line.x1) > 0.3 * min(b - a, line.x2 - line.x1)]
         if hit:
             return hit[0], hit[-1]
         centre = (line.x1 + line.x2) / 2

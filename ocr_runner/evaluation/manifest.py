@@ -27,7 +27,7 @@ class EvalDocument:
 
     @property
     def category(self) -> str:
-        """The first kind tag without qualifiers: ``printed-clean`` and ``table(simple)`` give ``printed``, ``table``."""
+        """The first kind tag without qualifiers: ``printed-clean`` gives ``printed``, ``table(simple)`` ``table``."""
         first = self.kind[0] if self.kind else "other"
         return re.split(r"[-(]", first, maxsplit=1)[0].strip() or "other"
 

@@ -120,10 +120,11 @@ class Report:
         lines = [f"# OCR accuracy: `{self.data}`", ""]
         lines += [f"- **{name}**: {desc}" for name, desc in self.engines.items()]
         lines += ["", "CER and WER after markup stripping, NFKC and whitespace normalisation (lower is better);",
-                  "TEDS, formula score (1 - normalised LaTeX token edit distance) and order-free word F1: higher is better.",
+                  "TEDS, formula score (1 - normalised LaTeX token edit distance) and order-free word F1: "
+                  "higher is better.",
                   "", "## Headline", "", "| metric | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
-        lines.append("| mean CER, printed pages | " + " | ".join(fmt(self.mean(n, "cer", PRINTED)) for n in names) + " |")
-        lines.append("| mean WER, printed pages | " + " | ".join(fmt(self.mean(n, "wer", PRINTED)) for n in names) + " |")
+        lines.append(_row("mean CER, printed pages", *(fmt(self.mean(n, "cer", PRINTED)) for n in names)))
+        lines.append(_row("mean WER, printed pages", *(fmt(self.mean(n, "wer", PRINTED)) for n in names)))
         lines.append("| mean CER, printed pages in left-to-right scripts | "
                      + " | ".join(fmt(self.mean(n, "cer", PRINTED, rtl=False)) for n in names) + " |")
         lines.append("| mean CER, printed pages in right-to-left scripts (Arabic, Persian) | "
@@ -139,7 +140,7 @@ class Report:
             for metric in METRICS:
                 values = [self.mean(n, metric, (cat,)) for n in names]
                 if any(v is not None for v in values):
-                    lines.append(f"| {cat} | {self.count(cat)} | {metric} | " + " | ".join(fmt(v) for v in values) + " |")
+                    lines.append(_row(cat, str(self.count(cat)), metric, *(fmt(v) for v in values)))
         lines += ["", "## Per document", "", "| document | category | metric | " + " | ".join(names) + " |",
                   "|---|---|---|" + "---|" * len(names)]
         by_key = {(s.document, s.engine): s for s in self.scores}
@@ -148,7 +149,7 @@ class Report:
             for metric in METRICS:
                 values = [getattr(by_key[(doc, n)], metric) for n in names]
                 if any(v is not None for v in values):
-                    lines.append(f"| {doc} | {first.category} | {metric} | " + " | ".join(fmt(v) for v in values) + " |")
+                    lines.append(_row(doc, first.category, metric, *(fmt(v) for v in values)))
         errors = [s for s in self.scores if s.error]
         if errors:
             lines += ["", "## Failed reads (scored as empty output)", ""]
@@ -169,7 +170,8 @@ class Report:
             ("table TEDS", "teds", "table"), ("table TEDS-struct", "teds_structure", "table"),
             ("formula", "formula", "formula"), ("receipt word F1", "bag_f1", "receipt"))
             if cat in self.categories()]
-        fig, axes = plt.subplots(1, 2, figsize=(13, 4.8), gridspec_kw={"width_ratios": [max(len(cer_groups), 1), max(len(other), 1)]})
+        ratios = [max(len(cer_groups), 1), max(len(other), 1)]
+        fig, axes = plt.subplots(1, 2, figsize=(13, 4.8), gridspec_kw={"width_ratios": ratios})
         width = 0.8 / max(len(names), 1)
         for i, name in enumerate(names):
             values = [self.mean(name, "cer", PRINTED, rtl=False), self.mean(name, "cer", PRINTED, rtl=True)]
@@ -178,16 +180,21 @@ class Report:
             axes[0].bar(xs, [min(v or 0.0, 1.5) for v in values], width, label=name)
             scores = [self.mean(name, metric, (cat,)) or 0.0 for _, metric, cat in other]
             axes[1].bar([j + i * width for j in range(len(other))], scores, width, label=name)
-        axes[0].set_xticks([j + width * (len(names) - 1) / 2 for j in range(len(cer_groups))], cer_groups, rotation=20)
+        centre = width * (len(names) - 1) / 2
+        axes[0].set_xticks([j + centre for j in range(len(cer_groups))], cer_groups, rotation=20)
         axes[0].set_ylabel("mean CER (lower is better, capped at 1.5)")
         axes[0].legend()
-        axes[1].set_xticks([j + width * (len(names) - 1) / 2 for j in range(len(other))], [o[0] for o in other], rotation=20)
+        axes[1].set_xticks([j + centre for j in range(len(other))], [o[0] for o in other], rotation=20)
         axes[1].set_ylabel("score (higher is better)")
         axes[1].set_ylim(0, 1)
         fig.suptitle(f"OCR accuracy on {self.data}")
         fig.tight_layout()
         fig.savefig(path, dpi=100, metadata={"Software": None})
         plt.close(fig)
+
+
+def _row(*cells: str) -> str:
+    return "| " + " | ".join(cells) + " |"
 
 
 def _fmt(value: float | None) -> str:

@@ -18,7 +18,9 @@ from ..tasks import Task
 from .manifest import EvalDocument
 
 # ISO 639-1 (as written in MANIFEST kind tags) to Tesseract's traineddata names.
-TESSERACT_LANGS = {"en": "eng", "de": "deu", "fr": "fra", "it": "ita", "es": "spa", "pt": "por", "ar": "ara", "fa": "fas"}
+TESSERACT_LANGS = {
+    "en": "eng", "de": "deu", "fr": "fra", "it": "ita", "es": "spa", "pt": "por", "ar": "ara", "fa": "fas",
+}
 
 
 class Runner(Protocol):
