@@ -23,6 +23,7 @@ from pydantic import Field
 
 from ocr_runner.cache import ResultCache
 from ocr_runner.engines import EngineHealth, EngineJob, EngineResult, create_engine
+from ocr_runner.engines.torch_env import nvidia_device_present
 from ocr_runner.errors import ClientDisconnected, OCRError, UnprocessableRequest
 from ocr_runner.http.engine_client import call_with_reconnect
 from ocr_runner.http.errors import engine_call_error, json_error, respond_error
@@ -43,7 +44,7 @@ from ocr_runner.schemas import (
     JobStatus,
     OCRResponse,
 )
-from ocr_runner.settings import load_settings
+from ocr_runner.settings import Settings, load_settings
 from ocr_runner.tasks import Task, parse_task
 
 log = logging.getLogger("ocr_runner.service")
@@ -56,10 +57,18 @@ NO_RECYCLING = {"max_requests": 1_000_000_000, "max_age": 1e9}
 DISCONNECT_POLL_S = 0.5
 
 
-def _batching(max_batch_size: int, max_latency_ms: int) -> dict:
-    if max_batch_size == 1:
+def _batching(settings: Settings) -> dict:
+    """BentoML's adaptive batching for the GPU engine; concurrent single calls for the CPU engine.
+
+    BentoML keeps one batch in flight at a time. RapidOCR reads one image at a time, so batches
+    only add waiting there (measured: bench/results/serve-vm-2core-rapidocr.json); its calls run
+    side by side on BentoML's thread pool instead. With ENGINE=auto and no NVIDIA device the CPU
+    engine is certain. MAX_BATCH_SIZE=1 is the seed's one-at-a-time (BentoML refuses a size of 1).
+    """
+    cpu_engine = settings.engine == "rapidocr" or (settings.engine == "auto" and not nvidia_device_present())
+    if cpu_engine or settings.max_batch_size == 1:
         return {"batchable": False}
-    return {"batchable": True, "max_batch_size": max_batch_size, "max_latency_ms": max_latency_ms}
+    return {"batchable": True, "max_batch_size": settings.max_batch_size, "max_latency_ms": settings.max_latency_ms}
 UI_PAGE = (Path(__file__).resolve().parent / "ocr_runner" / "http" / "static" / "ui.html").read_text(encoding="utf-8")
 EXAMPLE_PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4//8/AAX+Av4N70a4AAAAAElFTkSuQmCC"
 
@@ -93,8 +102,7 @@ class OCREngine:
         self.engine = create_engine(settings)
         self.engine.warmup()
 
-    # MAX_BATCH_SIZE=1 is the seed's one-at-a-time behaviour (BentoML refuses a batchable size of 1).
-    @bentoml.api(**_batching(settings.max_batch_size, settings.max_latency_ms))
+    @bentoml.api(**_batching(settings))
     def infer(self, jobs: list[EngineJob]) -> list[EngineResult]:
         return self.engine.run_batch(jobs)
 

@@ -21,6 +21,13 @@ def gpu_name() -> str | None:
     return str(torch.cuda.get_device_name(torch.cuda.current_device()))
 
 
+def nvidia_device_present() -> bool:
+    """Whether the kernel exposes an NVIDIA GPU, without importing torch (cheap, for start-up decisions)."""
+    from pathlib import Path
+
+    return Path("/dev/nvidiactl").exists() or any(Path("/dev").glob("nvidia[0-9]*"))
+
+
 def flash_attention_importable() -> bool:
     return importlib.util.find_spec("flash_attn") is not None
 
