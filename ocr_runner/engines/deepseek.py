@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 # Below this many pages a thread costs more than it saves.
 MIN_PAGES_PER_THREAD = 4
 
+
 class DeepseekEngine(Engine):
     """DeepSeek-OCR-2 or v1 (backend picked from the checkpoint's config) from a hub id or a local folder."""
 
