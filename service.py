@@ -234,6 +234,7 @@ class DeepSeekOCR:
                 ctx, self.orchestrator.run_many([self._document_request(item) for item in items])
             )
         except OCRError as exc:
+            self.metrics.record_error(exc)
             respond_error(ctx, exc)
             return BatchResponse(success=False, results=[], error=exc.message, error_code=exc.code, field=exc.field)
         results = [BatchItemResult(**response.model_dump(), status=status) for response, status in answers]
@@ -257,11 +258,14 @@ class DeepSeekOCR:
             )
             document = await self.orchestrator.prepare(request)
         except OCRError as exc:
+            self.metrics.record_error(exc)
             yield json.dumps({"event": "done", **respond_error(ctx, exc).model_dump()}) + "\n"
             return
         ctx.response.headers["Content-Type"] = "application/x-ndjson"
         async for item in self.orchestrator.stream(document):
             event = "done" if isinstance(item, OCRResponse) else "page"
+            if event == "done":
+                self.metrics.record(item)
             yield json.dumps({"event": event, **item.model_dump()}) + "\n"
 
     @http_app.post("/upload-ocr", response_model=OCRResponse, summary="OCR an uploaded file (multipart)")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 from PIL import Image
@@ -157,3 +159,21 @@ def test_ocr_metrics_count_pages_tokens_and_errors(tiny_server):
     assert value(r'ocr_output_tokens_total\{[^}]*engine="deepseek"') >= 12
     assert value(r'ocr_errors_total\{[^}]*code="invalid_input"[^}]*status="400"') >= 1
     assert "ocr_engine_inflight_pages" in metrics
+
+
+def test_stream_and_batch_errors_are_counted(tiny_server):
+    import re
+
+    def errors(code: str) -> float:
+        metrics = httpx.get(tiny_server.url + "/metrics").text
+        return sum(float(v) for v in re.findall(r'ocr_errors_total\{[^}]*code="' + code + r'"[^}]*\} ([0-9.e+]+)', metrics))
+
+    stream = httpx.post(tiny_server.url + "/stream", json={"image_base64": "%%%"}, timeout=60)
+    stream_code = json.loads(stream.text.splitlines()[-1])["error_code"]
+    batch = httpx.post(tiny_server.url + "/batch", json={"items": []}, timeout=60).json()
+    before = {code: errors(code) for code in (stream_code, batch["error_code"])}
+    httpx.post(tiny_server.url + "/stream", json={"image_base64": "%%%"}, timeout=60)
+    httpx.post(tiny_server.url + "/batch", json={"items": []}, timeout=60)
+    after = {code: errors(code) for code in before}
+    expected = {code: before[code] + (2 if stream_code == batch["error_code"] else 1) for code in before}
+    assert after == expected
