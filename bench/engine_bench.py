@@ -52,28 +52,40 @@ def gpu_peak_gib(torch) -> float | None:
     return round(torch.cuda.max_memory_allocated() / 2**30, 2) if torch.cuda.is_available() else None
 
 
-def profile_stages(engine, jobs: list[EngineJob]) -> dict[str, float]:
-    """CPU preprocessing and vision+prefill (one generated token) for one batch, in seconds."""
-    import torch
-
+def prepared_inputs(engine, jobs: list[EngineJob]):
+    """The engine's own CPU preparation of one batch (decode, resize, tile, tokenise), still on the CPU."""
     from ocr_runner.images import load_image
     from ocr_runner.modes import ResolutionMode, snap_mode
 
-    started = time.perf_counter()
     images = [load_image(j.image, max_pixels=engine.settings.max_image_pixels) for j in jobs]
-    mode = snap_mode(ResolutionMode(jobs[0].base_size, jobs[0].image_size, jobs[0].crop_mode), engine.supported_modes)
-    inputs = engine._preprocess(images, [j.prompt for j in jobs], mode)
-    prep_s = time.perf_counter() - started
-    inputs = inputs.to(engine.device, dtype=engine.torch_dtype)
+    first = jobs[0]
+    mode = snap_mode(ResolutionMode(first.base_size, first.image_size, first.crop_mode), engine.supported_modes)
+    return engine._preprocess(images, [j.prompt for j in jobs], mode)
+
+
+def timed_generate(engine, inputs: dict, **generation) -> float:
+    """Seconds for the engine's vision encoding and ``generate`` on device inputs, GPU work included."""
+    import torch
+
     sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
+    model_inputs = dict(inputs)
     sync()
     started = time.perf_counter()
-    model_inputs = dict(inputs)
     with torch.inference_mode():
         model_inputs["mm_encoder_outputs"] = {"image": engine._encode_images(model_inputs)}
-        engine.net.generate(**model_inputs, max_new_tokens=1, do_sample=False, pad_token_id=engine._pad_id)
+        engine.net.generate(**model_inputs, do_sample=False, pad_token_id=engine._pad_id, **generation)
     sync()
-    return {"prep_s": prep_s, "prefill_s": time.perf_counter() - started, "prompt_tokens": int(inputs["input_ids"].shape[1])}
+    return time.perf_counter() - started
+
+
+def profile_stages(engine, jobs: list[EngineJob]) -> dict[str, float]:
+    """CPU preprocessing and vision+prefill (one generated token) for one batch, in seconds."""
+    started = time.perf_counter()
+    inputs = prepared_inputs(engine, jobs)
+    prep_s = time.perf_counter() - started
+    inputs = inputs.to(engine.device, dtype=engine.torch_dtype)
+    prefill_s = timed_generate(engine, inputs, max_new_tokens=1)
+    return {"prep_s": prep_s, "prefill_s": prefill_s, "prompt_tokens": int(inputs["input_ids"].shape[1])}
 
 
 def run(args: argparse.Namespace) -> dict:

@@ -57,6 +57,13 @@ def tree_rss_mb(root_pid: int) -> float:
     return round(total / 1024, 1)
 
 
+def percentile(sorted_values: list[float], p: float) -> float:
+    """The p-quantile of an ascending list (nearest rank), in seconds to the millisecond; 0 when empty."""
+    if not sorted_values:
+        return 0.0
+    return round(sorted_values[min(len(sorted_values) - 1, int(p * len(sorted_values)))], 3)
+
+
 def engine_worker_pid(root_pid: int) -> int | None:
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -105,16 +112,13 @@ async def one_run(url: str, images: list[str], expected: list[str], total: int, 
     wall = time.perf_counter() - started
     latencies.sort()
 
-    def pct(p: float) -> float:
-        return round(latencies[min(len(latencies) - 1, int(p * len(latencies)))], 3) if latencies else 0.0
-
     lost = sum(v for k, v in outcomes.items() if k.startswith("lost"))
     five_xx = sum(v for k, v in outcomes.items() if k.isdigit() and k.startswith("5") and k != "503")
     return {
         "requests": total, "concurrency": concurrency, "wall_s": round(wall, 2),
         "answered_per_s": round((total - lost) / wall, 1), "outcomes": dict(outcomes),
         "lost": lost, "wrong_answers": outcomes["wrong_answer"], "other_5xx": five_xx,
-        "p50_s": pct(0.5), "p95_s": pct(0.95), "p99_s": pct(0.99),
+        "p50_s": percentile(latencies, 0.5), "p95_s": percentile(latencies, 0.95), "p99_s": percentile(latencies, 0.99),
         "mean_latency_s": round(statistics.fmean(latencies), 3) if latencies else 0.0,
     }
 

@@ -11,45 +11,29 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
-from bench.engine_bench import jobs_for
-from ocr_runner.images import load_image
-from ocr_runner.modes import ResolutionMode, snap_mode
+from bench.engine_bench import jobs_for, prepared_inputs, timed_generate
 from ocr_runner.settings import Settings
 
 
 def prepared(engine, batch_size: int) -> dict:
-    jobs = jobs_for(batch_size, [64])
-    images = [load_image(j.image, max_pixels=engine.settings.max_image_pixels) for j in jobs]
-    mode = snap_mode(ResolutionMode(1024, 640, True), engine.supported_modes)
-    inputs = engine._preprocess(images, [j.prompt for j in jobs], mode).to(engine.device, dtype=engine.torch_dtype)
-    return dict(inputs)
+    inputs = prepared_inputs(engine, jobs_for(batch_size, [64]))
+    return dict(inputs.to(engine.device, dtype=engine.torch_dtype))
 
 
-def timed_generate(engine, inputs: dict, tokens: int, **extra) -> float:
-    import torch
+def generate_tokens(engine, inputs: dict, tokens: int, guard: bool = True, **extra) -> float:
+    """Seconds to generate exactly ``tokens`` new tokens, with the engine's repetition guard unless told not to."""
     from transformers import LogitsProcessorList
 
-    kwargs = {"max_new_tokens": tokens, "min_new_tokens": tokens, "do_sample": False, "pad_token_id": engine._pad_id}
-    if extra.pop("guard", True) and engine._repetition_guard is not None:
-        kwargs["logits_processor"] = LogitsProcessorList([engine._repetition_guard])
-    kwargs.update(extra)
-    model_inputs = dict(inputs)
-    sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
-    sync()
-    started = time.perf_counter()
-    with torch.inference_mode():
-        model_inputs["mm_encoder_outputs"] = {"image": engine._encode_images(model_inputs)}
-        engine.net.generate(**model_inputs, **kwargs)
-    sync()
-    return time.perf_counter() - started
+    if guard and engine._repetition_guard is not None:
+        extra["logits_processor"] = LogitsProcessorList([engine._repetition_guard])
+    return timed_generate(engine, inputs, max_new_tokens=tokens, min_new_tokens=tokens, **extra)
 
 
 def step_ms(engine, inputs: dict, steps: int, **extra) -> float:
-    one = timed_generate(engine, inputs, 1, **extra)
-    many = timed_generate(engine, inputs, steps + 1, **extra)
+    one = generate_tokens(engine, inputs, 1, **extra)
+    many = generate_tokens(engine, inputs, steps + 1, **extra)
     return round(1000 * (many - one) / steps, 2)
 
 
@@ -78,7 +62,7 @@ def main() -> None:
     default_cudnn = torch.backends.cuda.cudnn_sdp_enabled()
     for batch_size in args.batch_sizes:
         inputs = prepared(engine, batch_size)
-        timed_generate(engine, inputs, 4)  # warm kernels for this shape
+        generate_tokens(engine, inputs, 4)  # warm kernels for this shape
         timings = {}
         for name in args.variants.split(","):
             extra, cudnn = variants[name]
@@ -92,7 +76,7 @@ def main() -> None:
         if args.no_tables:
             continue
         with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
-            timed_generate(engine, inputs, 9)
+            generate_tokens(engine, inputs, 9)
         averages = prof.key_averages()
         print(f"== batch {batch_size}: top operators by self CPU time (8 decode steps + prefill)")
         print(averages.table(sort_by="self_cpu_time_total", row_limit=22, max_name_column_width=70))

@@ -33,7 +33,7 @@ from pathlib import Path
 import httpx
 
 from bench.engine_bench import page_png
-from bench.load import tree_rss_mb
+from bench.load import percentile, tree_rss_mb
 from tests.helpers import BentoServer
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -70,12 +70,6 @@ class PeakSampler:
                     self.gpu_mib = max(self.gpu_mib or 0.0, float(used[0]))
             if self._stop.wait(self.interval_s):
                 return
-
-
-def percentile(sorted_values: list[float], p: float) -> float:
-    if not sorted_values:
-        return 0.0
-    return round(sorted_values[min(len(sorted_values) - 1, int(p * len(sorted_values)))], 3)
 
 
 async def drive(url: str, pages: list[str], total: int, concurrency: int, timeout_s: float) -> dict:
