@@ -4,13 +4,10 @@ import pytest
 
 from ocr_runner.engines import EngineJob, create_engine
 from ocr_runner.engines.deepseek import DeepseekEngine
-from ocr_runner.tasks import PROMPTS, Task, build_prompt
-from tests.helpers import encode, noise_image, run_with_settings
+from ocr_runner.tasks import PROMPTS, Task
+from tests.helpers import encode, engine_job as job, noise_image, run_with_settings
 
 pytestmark = pytest.mark.engine
-
-# Sizes chosen for different tile counts on the tiny model (tile 192): 0, 2, 3 and 6 tiles.
-SIZES = [(100, 80), (600, 300), (300, 900), (1200, 800)]
 
 
 @pytest.fixture(scope="module")
@@ -18,15 +15,6 @@ def engine(tiny_settings) -> DeepseekEngine:
     engine = create_engine(tiny_settings)
     assert isinstance(engine, DeepseekEngine)
     return engine
-
-
-@pytest.fixture(scope="module")
-def images() -> list[bytes]:
-    return [encode(noise_image(size, seed)) for seed, size in enumerate(SIZES)]
-
-
-def job(image: bytes, task: Task = Task.OCR, **mode) -> EngineJob:
-    return EngineJob(image=image, task=task, prompt=build_prompt(task, text_to_locate="x"), **mode)
 
 
 def test_health_reports_the_loaded_model(engine, tiny_settings):

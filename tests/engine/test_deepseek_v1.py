@@ -19,15 +19,11 @@ from ocr_runner.engines.deepseek_backends import V1Backend
 from ocr_runner.models.deepseek_v1 import is_v1_config, read_checkpoint_config
 from ocr_runner.models.deepseek_v1.loading import CheckpointMismatch
 from ocr_runner.models.deepseek_v1.processing import tile_grid
-from ocr_runner.tasks import PROMPTS, Task, build_prompt
-from tests.helpers import encode, noise_image, run_with_settings
+from ocr_runner.tasks import PROMPTS, Task
+from tests.helpers import engine_job as job, run_with_settings
 from tests.tiny_v1_checkpoint import build_tiny_v1_checkpoint
 
 pytestmark = pytest.mark.engine
-
-# Tiny model: SAM patch 4, so a 640 tile is 160 px here and a 1024 global view 256 px.
-# 0 tiles, 4x2 grid, 1x3 grid, 3x2 grid.
-SIZES = [(100, 80), (600, 300), (300, 900), (1200, 800)]
 
 
 @pytest.fixture(scope="module")
@@ -35,15 +31,6 @@ def engine(tiny_v1_settings) -> DeepseekEngine:
     engine = create_engine(tiny_v1_settings)
     assert isinstance(engine, DeepseekEngine)
     return engine
-
-
-@pytest.fixture(scope="module")
-def images() -> list[bytes]:
-    return [encode(noise_image(size, seed)) for seed, size in enumerate(SIZES)]
-
-
-def job(image: bytes, task: Task = Task.OCR, **mode) -> EngineJob:
-    return EngineJob(image=image, task=task, prompt=build_prompt(task, text_to_locate="x"), **mode)
 
 
 def test_factory_selects_v1_from_the_checkpoint_config(engine, tiny_v1_checkpoint, tmp_path):
