@@ -146,8 +146,6 @@ class DeepseekEngine(Engine):
         inputs = self._preprocess(images, [j.prompt for j in jobs], mode).to(self.device, dtype=self.torch_dtype)
         prompt_len = inputs["input_ids"].shape[1]
         model_inputs = dict(inputs)
-        with torch.inference_mode():
-            model_inputs["mm_encoder_outputs"] = {"image": self._encode_images(model_inputs)}
         generation: dict[str, Any] = {
             "max_new_tokens": max(limits),
             "do_sample": False,
@@ -159,7 +157,8 @@ class DeepseekEngine(Engine):
         if self.settings.min_new_tokens:
             generation["min_new_tokens"] = min(self.settings.min_new_tokens, max(limits))
         started = time.perf_counter()
-        with self._lock, torch.inference_mode():
+        with self._lock, torch.inference_mode():  # the model serves one batch at a time, vision encoder included
+            model_inputs["mm_encoder_outputs"] = {"image": self._encode_images(model_inputs)}
             output = self.net.generate(**model_inputs, **generation)
         elapsed_ms = (time.perf_counter() - started) * 1000
         results = []
