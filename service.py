@@ -146,6 +146,11 @@ class DeepSeekOCR:
         """Run one document, counting its pages and tokens (callers count errors)."""
         started = time.perf_counter()
         response = await self.orchestrator.run(request)
+        self._answered(request, response, started)
+        return response
+
+    def _answered(self, request: DocumentRequest, response: OCRResponse, started: float) -> None:
+        """Count a finished document's pages and tokens, and log one line for it."""
         self.metrics.record(response)
         meta = response.metadata
         log.info(
@@ -156,7 +161,6 @@ class DeepSeekOCR:
                 "engine": meta.engine if meta else None, "ms": round(1000 * (time.perf_counter() - started), 1),
             },
         )
-        return response
 
     @http_app.get("/health", response_model=HealthResponse)
     async def health(self) -> JSONResponse:
@@ -250,6 +254,7 @@ class DeepSeekOCR:
         include_images: IncludeImages = False, annotate: Annotate = False, force_ocr: ForceOcr = False,
     ) -> AsyncGenerator[str, None]:
         """JSON lines: one per page as it finishes (``"event": "page"``), then the whole response (``"done"``)."""
+        started = time.perf_counter()
         try:
             request = DocumentRequest(
                 task=parse_task(task), data=decode_base64(image_base64), prompt=prompt, text_to_locate=text_to_locate,
@@ -265,7 +270,7 @@ class DeepSeekOCR:
         async for item in self.orchestrator.stream(document):
             event = "done" if isinstance(item, OCRResponse) else "page"
             if event == "done":
-                self.metrics.record(item)
+                self._answered(request, item, started)
             yield json.dumps({"event": event, **item.model_dump()}) + "\n"
 
     @http_app.post("/upload-ocr", response_model=OCRResponse, summary="OCR an uploaded file (multipart)")
@@ -289,6 +294,7 @@ class DeepSeekOCR:
         Served by FastAPI rather than ``@bentoml.api`` so that a form value is never fetched
         as a URL and malformed forms get a 4xx.
         """
+        started = time.perf_counter()
         try:
             request = DocumentRequest(
                 task=parse_task(task), data=await file.read(), field="file", prompt=prompt,
