@@ -22,14 +22,14 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import Field
 
 from ocr_runner.cache import ResultCache
-from ocr_runner.engines import EngineHealth, EngineJob, EngineResult, create_engine
+from ocr_runner.engines import EngineBusy, EngineHealth, EngineJob, EngineResult, create_engine
 from ocr_runner.engines.torch_env import nvidia_device_present
 from ocr_runner.errors import ClientDisconnected, OCRError, UnprocessableRequest
 from ocr_runner.http.engine_client import call_with_reconnect
 from ocr_runner.http.errors import engine_call_error, json_error, respond_error
 from ocr_runner.http.auth import ApiKeyAuth, load_keys
 from ocr_runner.http.logs import configure_logging
-from ocr_runner.http.metrics import OcrMetrics
+from ocr_runner.http.metrics import EngineMetrics, OcrMetrics
 from ocr_runner.http.middleware import BodySizeLimit, MalformedMultipart, RequestId, ValidationErrorShape
 from ocr_runner.images import decode_base64
 from ocr_runner.jobs import JobConflict, JobRecord, JobState, JobStore
@@ -57,16 +57,25 @@ NO_RECYCLING = {"max_requests": 1_000_000_000, "max_age": 1e9}
 DISCONNECT_POLL_S = 0.5
 
 
-def _batching(settings: Settings) -> dict:
-    """BentoML's adaptive batching for the GPU engine; concurrent single calls for the CPU engine.
+def _cpu_engine(settings: Settings) -> bool:
+    """RapidOCR for certain: asked for, or ENGINE=auto with no NVIDIA device to run DeepSeek on."""
+    return settings.engine == "rapidocr" or (settings.engine == "auto" and not nvidia_device_present())
 
-    BentoML keeps one batch in flight at a time. RapidOCR reads one image at a time, so batches
-    only add waiting there (measured: bench/results/serve-vm-2core-rapidocr.json); its calls run
-    side by side on BentoML's thread pool instead. With ENGINE=auto and no NVIDIA device the CPU
-    engine is certain. MAX_BATCH_SIZE=1 is the seed's one-at-a-time (BentoML refuses a size of 1).
+
+def _continuous(settings: Settings) -> bool:
+    """The DeepSeek engine batches by itself between decode steps; BentoML passes single calls through."""
+    return settings.batching == "continuous" and not _cpu_engine(settings)
+
+
+def _batching(settings: Settings) -> dict:
+    """BentoML's adaptive batching for the GPU engine with BATCHING=static; single calls otherwise.
+
+    BentoML keeps one batch in flight at a time, so it cannot feed a batch that is still decoding:
+    continuous batching takes every call as it comes. RapidOCR reads one image at a time, so batches
+    only add waiting there (measured: bench/results/serve-vm-2core-rapidocr.json). MAX_BATCH_SIZE=1
+    is the seed's one-at-a-time (BentoML refuses a batchable size of 1).
     """
-    cpu_engine = settings.engine == "rapidocr" or (settings.engine == "auto" and not nvidia_device_present())
-    if cpu_engine or settings.max_batch_size == 1:
+    if _cpu_engine(settings) or settings.max_batch_size == 1:
         return {"batchable": False}
     return {"batchable": True, "max_batch_size": settings.max_batch_size, "max_latency_ms": settings.max_latency_ms}
 UI_PAGE = (Path(__file__).resolve().parent / "ocr_runner" / "http" / "static" / "ui.html").read_text(encoding="utf-8")
@@ -100,14 +109,35 @@ class OCREngine:
     def __init__(self) -> None:
         configure_logging(settings.log_format, settings.log_level)
         self.engine = create_engine(settings)
+        self.engine.on_decode_step = EngineMetrics().observe_step
         self.engine.warmup()
 
-    @bentoml.api(**_batching(settings))
-    def infer(self, jobs: list[EngineJob]) -> list[EngineResult]:
-        return self.engine.run_batch(jobs)
+    if _continuous(settings):
+
+        @bentoml.api
+        async def infer(self, jobs: list[EngineJob]) -> list[EngineResult]:
+            if not self.engine.continuous:  # ENGINE=auto fell back to the CPU engine
+                return await asyncio.to_thread(self.engine.run_batch, jobs)
+            try:
+                futures = self.engine.submit(jobs)
+            except EngineBusy as exc:
+                raise bentoml.exceptions.ServiceUnavailable(str(exc)) from exc
+            try:
+                return list(await asyncio.gather(*(asyncio.wrap_future(f) for f in futures)))
+            except asyncio.CancelledError:
+                for future in futures:  # the caller left: free the pages' queue places and batch rows
+                    future.cancel()
+                raise
+
+    else:
+
+        @bentoml.api(**_batching(settings))
+        def infer(self, jobs: list[EngineJob]) -> list[EngineResult]:
+            return self.engine.run_batch(jobs)
 
     @bentoml.api
-    def health(self) -> EngineHealth:
+    async def health(self) -> EngineHealth:
+        # Async, so it answers while a synchronous ``infer`` holds BentoML's one worker thread.
         return self.engine.health()
 
 

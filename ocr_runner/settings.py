@@ -62,8 +62,17 @@ class Settings(BaseSettings):
     )
 
     # Batching and traffic
-    max_batch_size: int = Field(8, ge=1, le=512)
-    max_latency_ms: int = Field(300_000, ge=10)
+    batching: Literal["continuous", "static"] = Field(
+        "continuous",
+        description="DeepSeek engine: 'continuous' admits and returns pages between decode steps; 'static' runs "
+        "BentoML's adaptive batches through one generate call each.",
+    )
+    max_batch_size: int = Field(8, ge=1, le=512, description="Pages decoded together at most.")
+    max_latency_ms: int = Field(300_000, ge=10, description="Static batching: BentoML's batching latency limit.")
+    max_waiting_pages: int = Field(
+        0, ge=0, description="Continuous batching: pages queued for a place in the batch before the engine "
+        "answers 503; 0 means 16 x max_batch_size.",
+    )
     request_timeout_s: float = Field(600.0, gt=0)
 
     # Server and limits

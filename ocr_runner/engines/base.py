@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
+from concurrent.futures import Future
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -56,11 +58,19 @@ class EngineHealth(BaseModel):
     reason: str = ""
 
 
+class EngineBusy(Exception):
+    """More pages are waiting for the engine than it accepts; the caller should come back later."""
+
+
 class Engine(abc.ABC):
     """Batch-first OCR engine. Knows nothing about HTTP."""
 
     name: str
     model: str
+    # True when ``submit`` is available: pages join a running batch between decode steps.
+    continuous: bool = False
+    # Called after every decode step with (rows decoded, pages waiting), for metrics.
+    on_decode_step: Callable[[int, int], None] | None = None
 
     @abc.abstractmethod
     def run_batch(self, jobs: list[EngineJob]) -> list[EngineResult]:
@@ -68,6 +78,13 @@ class Engine(abc.ABC):
 
     @abc.abstractmethod
     def health(self) -> EngineHealth: ...
+
+    def submit(self, jobs: list[EngineJob]) -> list[Future]:
+        """Queue jobs and return at once, one future per job (continuous engines only).
+
+        Raises ``EngineBusy`` when the queue is full.
+        """
+        raise NotImplementedError(f"{self.name} does not batch continuously")
 
     def warmup(self) -> None:
         """Optional: run once before serving so the first request is not the slow one."""

@@ -6,14 +6,15 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from ..errors import OCRError
 from ..images import load_image
 from ..modes import ResolutionMode, snap_mode
 from ..settings import Settings
-from .base import Engine, EngineHealth, EngineJob, EngineResult
+from .base import Engine, EngineBusy, EngineHealth, EngineJob, EngineResult
+from .continuous import ContinuousBatcher, PageSequence, is_out_of_memory
 from .torch_env import cuda_available, gpu_name, resolve_device
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,17 @@ class DeepseekEngine(Engine):
                 exempt_ids(tokenizer),
             )
         self._strip_ids = {i for i in (tokenizer.bos_token_id, self._eos_id, self._pad_id) if i is not None}
+        self._batcher: ContinuousBatcher | None = None
+        self.continuous = settings.batching == "continuous"
+        if self.continuous:
+            guard = self._repetition_guard
+            self._batcher = ContinuousBatcher(
+                self.net, self._encode_group, self._finish_sequence, self._fail_sequence,
+                eos_id=self._eos_id, max_rows=settings.max_batch_size,
+                max_waiting=settings.max_waiting_pages or 16 * settings.max_batch_size,
+                min_new_tokens=settings.min_new_tokens, guard=guard, guard_window=guard.window if guard else 0,
+                on_step=self._observe_step,
+            )
         log.info(
             "DeepSeek engine ready: %s (%s) on %s (%s, attention %s)",
             self.model, self.backend.family, self.device, self.torch_dtype, self.attn_implementation,
@@ -72,17 +84,36 @@ class DeepseekEngine(Engine):
 
     # -- interface -----------------------------------------------------------------------------
 
+    def submit(self, jobs: list[EngineJob]) -> list[Future]:
+        """Continuous batching: queue the pages and return at once, one future per job.
+
+        Raises ``EngineBusy`` when the queue is full. Pages are prepared (decoded, resized, tiled,
+        tokenized) on the preprocessing threads, so the model's thread only sees ready inputs.
+        """
+        assert self._batcher is not None, "submit() needs BATCHING=continuous"
+        futures: list[Future] = [Future() for _ in jobs]
+        self._batcher.reserve(futures)
+        for job, future in zip(jobs, futures):
+            self._pool.submit(self._prepare_sequence, job, future)
+        return futures
+
+    def close(self) -> None:
+        if self._batcher is not None:
+            self._batcher.close()
+
     def run_batch(self, jobs: list[EngineJob]) -> list[EngineResult]:
+        if self._batcher is not None:
+            try:
+                return [future.result() for future in self.submit(jobs)]
+            except EngineBusy as exc:
+                return [self.failed(str(exc), 503) for _ in jobs]
         results: list[EngineResult | None] = [None] * len(jobs)
         groups: dict[ResolutionMode, list[tuple[int, Any]]] = defaultdict(list)
         for index, job in enumerate(jobs):
             try:
                 image = load_image(job.image, max_pixels=self.settings.max_image_pixels)
-            except OCRError as exc:
-                results[index] = self.failed(exc.message, exc.status)
-                continue
             except Exception as exc:  # noqa: BLE001 - a bad item fails alone
-                results[index] = self.failed(f"image could not be read: {exc.__class__.__name__}", 400)
+                results[index] = self._input_error(exc)
                 continue
             mode = snap_mode(ResolutionMode(job.base_size, job.image_size, job.crop_mode), self.supported_modes)
             groups[mode].append((index, image))
@@ -119,18 +150,83 @@ class DeepseekEngine(Engine):
             if result.error is not None:
                 raise RuntimeError(f"warm-up generation failed: {result.error}")
 
+    # -- continuous batching: the batcher's callbacks ------------------------------------------
+
+    def _prepare_sequence(self, job: EngineJob, future: Future) -> None:
+        try:
+            image = load_image(job.image, max_pixels=self.settings.max_image_pixels)
+            mode = snap_mode(ResolutionMode(job.base_size, job.image_size, job.crop_mode), self.supported_modes)
+            try:
+                inputs = self._thread_backend().prepare_inputs([image], [job.prompt], mode)
+            except Exception as exc:  # noqa: BLE001
+                raise _PreparationFailed(f"{exc.__class__.__name__}: {exc}") from exc
+        except Exception as exc:  # noqa: BLE001 - a bad page fails alone
+            _answer(future, self._input_error(exc))
+            return
+        limit = min(job.max_new_tokens or self.settings.max_new_tokens, self.settings.max_new_tokens)
+        prompt_ids = inputs["input_ids"][0].tolist()
+        self._batcher.enqueue(PageSequence(inputs, mode, limit, prompt_ids, future))
+
+    def _encode_group(self, group: list[PageSequence]) -> dict[str, Any]:
+        inputs = _concat_left_padded([s.inputs for s in group], self._pad_id).to(self.device, dtype=self.torch_dtype)
+        model_inputs = dict(inputs)
+        model_inputs["mm_encoder_outputs"] = {"image": self._encode_images(model_inputs)}
+        return model_inputs
+
+    def _finish_sequence(self, sequence: PageSequence, elapsed_ms: float) -> None:
+        mode = sequence.mode
+        _answer(sequence.future, EngineResult(
+            text=self._decode(sequence.generated),
+            engine=self.name,
+            model=self.model,
+            effective_base_size=mode.base_size,
+            effective_image_size=mode.image_size,
+            effective_crop_mode=mode.crop_mode,
+            output_tokens=len(sequence.generated),
+            batch_size=sequence.peak_rows,
+            inference_ms=elapsed_ms,
+        ))
+
+    def _observe_step(self, rows: int, waiting: int) -> None:
+        if self.on_decode_step is not None:
+            self.on_decode_step(rows, waiting)
+
+    def _fail_sequence(self, sequence: PageSequence, reason: str) -> None:
+        _answer(sequence.future, self.failed(f"generation failed: {reason}"))
+
     # -- internals -----------------------------------------------------------------------------
+
+    def _input_error(self, exc: Exception) -> EngineResult:
+        """An unreadable image is a 400; one the model's processor rejects (e.g. a prompt with two
+        image tokens) a 422."""
+        if isinstance(exc, OCRError):
+            return self.failed(exc.message, exc.status)
+        if isinstance(exc, _PreparationFailed):
+            return self.failed(f"input could not be prepared for the model: {exc}", 422)
+        return self.failed(f"image could not be read: {exc.__class__.__name__}", 400)
+
+    def _decode(self, tokens: list[int]) -> str:
+        return self.backend.tokenizer.decode([t for t in tokens if t not in self._strip_ids], skip_special_tokens=False)
+
+    def _thread_backend(self):
+        """This thread's copy of the backend: a fast tokenizer must not be shared across threads."""
+        backend = getattr(self._thread_state, "backend", None)
+        if backend is None:
+            backend = self._thread_state.backend = self.backend.for_thread()
+        return backend
 
     def _run_group(self, mode: ResolutionMode, jobs: list[EngineJob], members: list[tuple[int, Any]]):
         """Generate for a group; on failure (CUDA OOM included) split it in halves before failing any item."""
         try:
             return list(zip([i for i, _ in members], self._generate(mode, jobs, [img for _, img in members])))
         except Exception as exc:  # noqa: BLE001 - isolate the failing item instead of failing the batch
-            if _is_out_of_memory(exc):
+            if is_out_of_memory(exc):
                 self._torch.cuda.empty_cache()
+            if len(members) == 1 and isinstance(exc, _PreparationFailed):
+                return [(members[0][0], self._input_error(exc))]
             if len(members) == 1:
                 log.exception("DeepSeek generation failed")
-                kind = "out of GPU memory" if _is_out_of_memory(exc) else f"{exc.__class__.__name__}: {exc}"
+                kind = "out of GPU memory" if is_out_of_memory(exc) else f"{exc.__class__.__name__}: {exc}"
                 return [(members[0][0], self.failed(f"generation failed: {kind}"))]
             half = len(members) // 2
             log.warning("batch of %d failed (%s); retrying as %d + %d", len(members), exc, half, len(members) - half)
@@ -143,7 +239,11 @@ class DeepseekEngine(Engine):
 
         torch = self._torch
         limits = [min(j.max_new_tokens or self.settings.max_new_tokens, self.settings.max_new_tokens) for j in jobs]
-        inputs = self._preprocess(images, [j.prompt for j in jobs], mode).to(self.device, dtype=self.torch_dtype)
+        try:
+            inputs = self._preprocess(images, [j.prompt for j in jobs], mode)
+        except Exception as exc:  # noqa: BLE001 - the input's fault, told apart from the model's
+            raise _PreparationFailed(f"{exc.__class__.__name__}: {exc}") from exc
+        inputs = inputs.to(self.device, dtype=self.torch_dtype)
         prompt_len = inputs["input_ids"].shape[1]
         model_inputs = dict(inputs)
         generation: dict[str, Any] = {
@@ -164,12 +264,9 @@ class DeepseekEngine(Engine):
         results = []
         for row, limit in zip(output[:, prompt_len:].tolist(), limits):
             tokens = _until_eos(row, self._eos_id)[:limit]
-            text = self.backend.tokenizer.decode(
-                [t for t in tokens if t not in self._strip_ids], skip_special_tokens=False
-            )
             results.append(
                 EngineResult(
-                    text=text,
+                    text=self._decode(tokens),
                     engine=self.name,
                     model=self.model,
                     effective_base_size=mode.base_size,
@@ -194,10 +291,7 @@ class DeepseekEngine(Engine):
             return self.backend.prepare_inputs(images, prompts, mode)
 
         def run(span: range):
-            backend = getattr(self._thread_state, "backend", None)
-            if backend is None:
-                backend = self._thread_state.backend = self.backend.for_thread()
-            return backend.prepare_inputs([images[i] for i in span], [prompts[i] for i in span], mode)
+            return self._thread_backend().prepare_inputs([images[i] for i in span], [prompts[i] for i in span], mode)
 
         return _concat_left_padded(list(self._pool.map(run, spans)), self._pad_id)
 
@@ -255,10 +349,17 @@ def _concat_left_padded(parts: list[Any], pad_id: int):
     return BatchFeature(merged, skip_tensor_conversion=lists)
 
 
-def _is_out_of_memory(exc: BaseException) -> bool:
-    import torch
+class _PreparationFailed(Exception):
+    """The processor rejected a page's inputs (image and prompt), before the model saw them."""
 
-    return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
+
+def _answer(future: Future, result: EngineResult) -> None:
+    """Set a page's result unless its caller has cancelled it meanwhile."""
+    if not future.cancelled():
+        try:
+            future.set_result(result)
+        except Exception:  # noqa: BLE001 - cancelled between the check and the set
+            pass
 
 
 def _until_eos(tokens: list[int], eos_id: int | None) -> list[int]:

@@ -39,3 +39,26 @@ class OcrMetrics:
 
     def record_error(self, exc: OCRError) -> None:
         self.errors.labels(exc.code, str(exc.status)).inc()
+
+
+class EngineMetrics:
+    """The engine worker's own: rows decoded together at each step and pages waiting for a row.
+
+    With continuous batching BentoML forms no batches, so its adaptive batch-size histogram stays
+    empty; these say what the GPU actually ran.
+    """
+
+    ROW_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+
+    def __init__(self) -> None:
+        from prometheus_client import Gauge, Histogram
+
+        self.rows = Histogram("ocr_decode_batch_rows", "Pages decoded together in one step", buckets=self.ROW_BUCKETS)
+        self.waiting = Gauge(
+            "ocr_engine_waiting_pages", "Pages queued for a place in the running batch", multiprocess_mode="livesum"
+        )
+
+    def observe_step(self, rows: int, waiting: int) -> None:
+        self.rows.observe(rows)
+        self.waiting.set(waiting)
+

@@ -10,9 +10,9 @@ from tests.helpers import encode, engine_job as job, noise_image, run_with_setti
 pytestmark = pytest.mark.engine
 
 
-@pytest.fixture(scope="module")
-def engine(tiny_settings) -> DeepseekEngine:
-    engine = create_engine(tiny_settings)
+@pytest.fixture(scope="module", params=["continuous", "static"])
+def engine(tiny_settings, request) -> DeepseekEngine:
+    engine = create_engine(tiny_settings.model_copy(update={"batching": request.param}))
     assert isinstance(engine, DeepseekEngine)
     return engine
 
@@ -81,7 +81,7 @@ def test_a_failing_item_fails_alone(engine, images):
     broken = EngineJob(image=images[2], task=Task.OCR, prompt="<image><image>\nFree OCR.")
     corrupt = EngineJob(image=images[2][:100], task=Task.OCR, prompt=PROMPTS[Task.OCR])
     results = engine.run_batch([good[0], broken, corrupt, good[1]])
-    assert results[1].error and "image" in results[1].error and results[1].error_status == 500
+    assert results[1].error and "image" in results[1].error and results[1].error_status == 422
     assert results[2].error and results[2].error_status == 400
     assert [results[0].text, results[3].text] == [engine.run_batch([g])[0].text for g in good]
 

@@ -167,7 +167,7 @@ def test_mixed_modes_and_a_bad_item_in_one_batch(engine, images):
         job(images[3], Task.FIGURE, base_size=1280, image_size=1280, crop_mode=False),
     ]
     results = engine.run_batch(jobs)
-    assert results[2].error and "<image>" in results[2].error and results[2].error_status == 500
+    assert results[2].error and "<image>" in results[2].error and results[2].error_status == 422
     good = [0, 1, 3]
     assert [results[i].text for i in good] == [engine.run_batch([jobs[i]])[0].text for i in good]
 

@@ -33,7 +33,7 @@ def servers(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> 
             },
             logs / "deepseek.log",
         ),
-        # The tiny model behind a latency limit low enough to overload on purpose.
+        # The tiny model behind a queue short enough to overload on purpose.
         "overload": BentoServer(
             {
                 "ENGINE": "deepseek",
@@ -42,7 +42,7 @@ def servers(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> 
                 "MAX_NEW_TOKENS": "12",
                 "MIN_NEW_TOKENS": "12",
                 "MAX_BATCH_SIZE": "2",
-                "MAX_LATENCY_MS": "400",
+                "MAX_WAITING_PAGES": "4",
                 "CACHE_ENABLED": "false",
                 "API_KEYS": ",".join(OVERLOAD_KEYS),
             },

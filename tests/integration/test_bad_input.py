@@ -122,7 +122,7 @@ def test_upload_ignores_extra_files(tiny_server):
 
 
 def test_overload_is_an_honest_503_with_retry_after(overload_server):
-    """Past the engine's latency limit requests are refused at once; every other one is answered."""
+    """Past the engine's queue limit requests are refused at once; every other one is answered."""
     images = [b64(encode(noise_image((600, 400), seed=100 + i))) for i in range(4)]
 
     async def burst() -> list[httpx.Response]:

@@ -42,6 +42,7 @@ def test_concurrent_requests_are_batched_and_never_mixed_up(tiny_server):
     assert max(batch_sizes) > 1, batch_sizes
 
     metrics = httpx.get(tiny_server.url + "/metrics").text
-    sums = re.findall(r'bentoml_service_adaptive_batch_size_sum\{[^}]*method_name="infer"[^}]*\} ([0-9.e+]+)', metrics)
-    counts = re.findall(r'bentoml_service_adaptive_batch_size_count\{[^}]*method_name="infer"[^}]*\} ([0-9.e+]+)', metrics)
-    assert sums and counts and float(sums[0]) > float(counts[0]), "mean batch size should exceed 1"
+    # Continuous batching: the engine's own histogram of rows decoded together at each step.
+    sums = re.findall(r"^ocr_decode_batch_rows_sum(?:\{[^}]*\})? ([0-9.e+]+)", metrics, re.M)
+    counts = re.findall(r"^ocr_decode_batch_rows_count(?:\{[^}]*\})? ([0-9.e+]+)", metrics, re.M)
+    assert sums and counts and float(sums[0]) > float(counts[0]), "mean rows per decode step should exceed 1"

@@ -1,0 +1,290 @@
+"""Iteration-level (continuous) batching: pages join and leave the running batch between decode steps.
+
+One thread owns the model. Before each decode step it admits waiting pages (vision encoder and
+prefill for the newcomers only, their cache joined to the running one) and after it returns every
+page that has finished, so a 200-token receipt never waits for a 2,000-token page beside it and
+the freed row goes to the next page at once. Decoding is greedy with the same rules as the static
+path (minimum length, repetition guard), so a page reads the same whatever runs beside it.
+
+transformers' own continuous-batching manager takes token ids only, not images, so this is a
+small loop over the model's forward with a row-addressable KV cache (``kv_rows``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from .base import EngineBusy
+from .kv_rows import KvRows
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(eq=False)
+class PageSequence:
+    """One page on its way through the running batch."""
+
+    inputs: Any  # the page's processor output, on the CPU
+    mode: Any  # the effective resolution mode; pages of one mode share a prefill
+    limit: int  # most tokens to generate
+    prompt_ids: list[int]  # the prompt without padding: the repetition guard's first history
+    future: Future
+    generated: list[int] = field(default_factory=list)
+    position: int = 0  # position id of the next token: real tokens so far
+    admitted_at: float = 0.0
+    peak_rows: int = 0
+    finished: bool = False
+
+    def restart(self) -> None:
+        """Back to the queue with nothing generated (greedy, so it reads the same the second time)."""
+        self.generated.clear()
+        self.finished = False
+
+
+class ContinuousBatcher:
+    """Admit, step, retire. ``encode`` turns a group of same-mode pages into model inputs on the device
+    (vision features included); ``finish`` answers a page's future from its generated tokens.
+    """
+
+    def __init__(
+        self,
+        net: Any,
+        encode: Callable[[list[PageSequence]], dict[str, Any]],
+        finish: Callable[[PageSequence, float], None],
+        fail: Callable[[PageSequence, str], None],
+        *,
+        eos_id: int | None,
+        max_rows: int,
+        max_waiting: int,
+        min_new_tokens: int = 0,
+        guard: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+        guard_window: int = 0,
+        on_step: Callable[[int, int], None] | None = None,
+    ) -> None:
+        self._net, self._encode, self._finish, self._fail = net, encode, finish, fail
+        self._eos_id = eos_id
+        self._max_rows, self._max_waiting = max_rows, max_waiting
+        self._min_new_tokens = min_new_tokens
+        self._guard, self._guard_window = guard, guard_window
+        self._on_step = on_step
+        self._cond = threading.Condition()
+        self._pending: deque[PageSequence] = deque()
+        self._holding: set[Future] = set()  # pages accepted and not yet decoding, preparation included
+        self._closed = False
+        self._active: list[PageSequence] = []
+        self._kv: KvRows | None = None
+        self._hold_admission = False  # set after running out of memory; lifted when a row finishes
+        self._thread = threading.Thread(target=self._run, name="continuous-batcher", daemon=True)
+        self._thread.start()
+
+    # -- producer side (any thread) ------------------------------------------------------------
+
+    def reserve(self, futures: list[Future]) -> None:
+        """Claim queue places for pages about to be prepared, so overload is refused up front.
+
+        A place is given back when its page starts decoding or its future is done for any other
+        reason (answered with an error, or cancelled by a caller that left).
+        """
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("the batcher is closed")
+            if self._holding and len(self._holding) + len(futures) > self._max_waiting:
+                raise EngineBusy(f"{len(self._holding)} pages are already waiting for the engine")
+            self._holding.update(futures)
+        for future in futures:
+            future.add_done_callback(self._give_back)
+
+    def enqueue(self, sequence: PageSequence) -> None:
+        with self._cond:
+            self._pending.append(sequence)
+            self._cond.notify()
+
+    @property
+    def waiting(self) -> int:
+        """Pages accepted and not yet decoding (being prepared or queued)."""
+        return len(self._holding)
+
+    @property
+    def ready(self) -> int:
+        """Pages prepared and queued for a place in the batch."""
+        return len(self._pending)
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+        self._thread.join(timeout=30)
+
+    # -- the model's thread --------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._closed and not self._active and not self._pending:
+                    self._cond.wait()
+                if self._closed:
+                    for sequence in [*self._active, *self._pending]:
+                        self._fail(sequence, "the engine is shutting down")
+                    return
+                newcomers = self._take_newcomers()
+            try:
+                with torch.inference_mode():
+                    if newcomers:
+                        self._admit(newcomers)
+                    if self._active:
+                        self._step()
+            except Exception:  # noqa: BLE001 - the loop must survive; the pages involved were answered
+                log.exception("continuous batching step failed")
+
+    def _take_newcomers(self) -> list[PageSequence]:
+        room = 0 if self._hold_admission else self._max_rows - len(self._active)
+        taken: list[PageSequence] = []
+        while self._pending and len(taken) < room:
+            sequence = self._pending.popleft()
+            if sequence.future.done():  # cancelled while it waited
+                continue
+            self._holding.discard(sequence.future)
+            taken.append(sequence)
+        return taken
+
+    def _give_back(self, future: Future) -> None:
+        with self._cond:
+            self._holding.discard(future)
+
+    def _admit(self, newcomers: list[PageSequence]) -> None:
+        groups: dict[Any, list[PageSequence]] = {}
+        for sequence in newcomers:
+            groups.setdefault(sequence.mode, []).append(sequence)
+        for group in groups.values():
+            self._prefill(group)
+
+    def _prefill(self, group: list[PageSequence]) -> None:
+        """Encode and prefill a same-mode group; on failure split it before failing any page."""
+        try:
+            inputs = self._encode(group)
+            mask = inputs["attention_mask"]
+            positions = (mask.long().cumsum(-1) - 1).masked_fill(mask == 0, 0)
+            output = self._net(**inputs, position_ids=positions, use_cache=True, logits_to_keep=1)
+        except Exception as exc:  # noqa: BLE001 - isolate the page at fault
+            out_of_memory = is_out_of_memory(exc)
+            if out_of_memory:
+                torch.cuda.empty_cache()
+            if len(group) > 1:
+                half = len(group) // 2
+                log.warning("prefill of %d pages failed (%s); retrying as %d + %d", len(group), exc, half,
+                            len(group) - half)
+                self._prefill(group[:half])
+                self._prefill(group[half:])
+            elif out_of_memory and self._active:
+                self._requeue(group)  # it fits once running pages have finished
+            else:
+                log.exception("prefill failed")
+                self._fail(group[0], "out of GPU memory" if out_of_memory else f"{exc.__class__.__name__}: {exc}")
+            return
+        now = time.perf_counter()
+        for sequence, length in zip(group, mask.sum(dim=1).tolist()):
+            sequence.position = int(length)
+            sequence.admitted_at = now
+        kv = KvRows(output.cache, mask.long())
+        self._kv = kv if self._kv is None else self._kv.join(kv)
+        self._active.extend(group)
+        self._advance(group, output.logits[:, -1, :])
+
+    def _step(self) -> None:
+        rows = self._active
+        tokens = torch.tensor([[s.generated[-1]] for s in rows], device=self._kv.mask.device)
+        positions = torch.tensor([[s.position] for s in rows], device=self._kv.mask.device)
+        length = self._kv.mask.shape[1]
+        try:
+            mask = self._kv.extend_mask()
+            output = self._net(
+                input_ids=tokens, attention_mask=mask, position_ids=positions, cache=self._kv.cache,
+                use_cache=True, logits_to_keep=1,
+            )
+        except Exception as exc:  # noqa: BLE001
+            self._undo_step(length)
+            if is_out_of_memory(exc) and len(rows) > 1:
+                torch.cuda.empty_cache()
+                keep = len(rows) // 2
+                log.warning("decode step over %d pages ran out of memory; %d go back to the queue",
+                            len(rows), len(rows) - keep)
+                self._requeue(rows[keep:])
+                self._keep(list(range(keep)))
+                return
+            log.exception("decode step failed")
+            for sequence in rows:
+                self._fail(sequence, "out of GPU memory" if is_out_of_memory(exc) else f"{exc.__class__.__name__}: {exc}")
+            self._active, self._kv = [], None
+            return
+        self._kv.cache = output.cache
+        if self._on_step is not None:
+            self._on_step(len(rows), len(self._holding))
+        self._advance(rows, output.logits[:, -1, :])
+
+    def _advance(self, rows: list[PageSequence], logits: torch.Tensor) -> None:
+        """Pick each row's next token (greedy), then answer and drop the rows that are done."""
+        scores = logits.float()
+        if self._eos_id is not None and self._min_new_tokens:
+            short = [i for i, s in enumerate(rows) if len(s.generated) < self._min_new_tokens]
+            if short:
+                scores[short, self._eos_id] = -float("inf")
+        if self._guard is not None:
+            for index, sequence in enumerate(rows):
+                history = (sequence.prompt_ids[-self._guard_window :] + sequence.generated)[-self._guard_window :]
+                self._guard(torch.tensor([history]), scores[index : index + 1])
+        picked = scores.argmax(dim=-1).tolist()
+        width = len(self._active)
+        for sequence, token in zip(rows, picked):
+            sequence.peak_rows = max(sequence.peak_rows, width)
+            if token == self._eos_id:
+                sequence.finished = True
+                continue
+            sequence.generated.append(token)
+            sequence.position += 1
+            sequence.finished = len(sequence.generated) >= sequence.limit
+        self._retire()
+
+    def _retire(self) -> None:
+        keep = []
+        now = time.perf_counter()
+        for index, sequence in enumerate(self._active):
+            if sequence.finished:
+                self._finish(sequence, (now - sequence.admitted_at) * 1000)
+            elif not sequence.future.cancelled():  # a client that left frees its row
+                keep.append(index)
+        if len(keep) < len(self._active):
+            self._hold_admission = False
+            self._keep(keep)
+
+    def _keep(self, indices: list[int]) -> None:
+        self._active = [self._active[i] for i in indices]
+        self._kv = self._kv.keep(indices) if indices else None
+
+    def _requeue(self, sequences: list[PageSequence]) -> None:
+        with self._cond:
+            for sequence in reversed(sequences):
+                sequence.restart()
+                self._pending.appendleft(sequence)
+                if not sequence.future.done():
+                    self._holding.add(sequence.future)
+            self._hold_admission = True
+
+    def _undo_step(self, length: int) -> None:
+        """Layers that ran before a failure already appended the step's column: cut it off again."""
+        self._kv.mask = self._kv.mask[:, :length]
+        for layer in self._kv.cache.layers:
+            if layer.is_initialized:
+                layer.keys, layer.values = layer.keys[:, :, :length], layer.values[:, :, :length]
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()

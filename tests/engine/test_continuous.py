@@ -1,0 +1,165 @@
+"""Continuous batching: pages join and leave the running batch between decode steps, and each reads
+exactly as it does alone through ``generate`` (greedy, forced and natural lengths, every mode)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import torch
+from PIL import Image
+
+from ocr_runner.engines import EngineBusy, create_engine
+from ocr_runner.tasks import Task
+from tests.helpers import encode, engine_job as job, noise_image, run_with_settings
+
+pytestmark = pytest.mark.engine
+WAIT_S = 120
+
+
+@pytest.fixture(scope="module")
+def static_engine(tiny_settings):
+    return create_engine(tiny_settings.model_copy(update={"batching": "static", "max_new_tokens": 24}))
+
+
+def continuous(settings, **updates):
+    return create_engine(settings.model_copy(update={"batching": "continuous", "max_new_tokens": 24, **updates}))
+
+
+def readings(results) -> list[tuple]:
+    return [(r.error, r.text, r.output_tokens) for r in results]
+
+
+def alone(static_engine, jobs, min_new_tokens: int) -> list[tuple]:
+    """Each job by itself through ``generate``: the reference every continuous reading must equal."""
+    return readings([run_with_settings(static_engine, [j], min_new_tokens=min_new_tokens)[0] for j in jobs])
+
+
+class PausedModel:
+    """Holds the model's thread at its first decode step until released: a page is certainly decoding."""
+
+    def __init__(self, engine) -> None:
+        self.decoding, self.release, self.steps = threading.Event(), threading.Event(), []
+        engine.on_decode_step = self.observe
+
+    def observe(self, rows: int, waiting: int) -> None:
+        self.steps.append(rows)
+        self.decoding.set()
+        assert self.release.wait(WAIT_S)
+
+
+def mixed_jobs(images):
+    """Different lengths (forced up to each cap), tasks, modes and tile counts."""
+    return [
+        job(images[3], max_new_tokens=24),
+        job(images[0], max_new_tokens=3),
+        job(images[1], Task.MARKDOWN, base_size=1024, image_size=1024, crop_mode=False, max_new_tokens=9),
+        job(images[2], Task.LOCATE, base_size=640, image_size=640, crop_mode=False, max_new_tokens=1),
+        job(images[1], Task.FIGURE, max_new_tokens=17),
+        job(images[2], max_new_tokens=5),
+    ]
+
+
+def test_pages_joining_mid_decode_read_as_they_do_alone(tiny_settings, static_engine, images):
+    engine = continuous(tiny_settings, max_batch_size=2, min_new_tokens=24)
+    rows: list[int] = []
+    engine.on_decode_step = lambda r, w: rows.append(r)
+    jobs = mixed_jobs(images)
+    results = [f.result(WAIT_S) for f in engine.submit(jobs)]
+    assert readings(results) == alone(static_engine, jobs, min_new_tokens=24)
+    assert [r.output_tokens for r in results] == [24, 3, 9, 1, 17, 5]
+    # Six pages through two rows: never more than two decoded together, and two did decode together.
+    assert max(rows) == 2
+    assert max(r.batch_size for r in results) == 2
+
+
+def test_rows_that_end_at_their_own_end_of_sequence(tiny_settings, static_engine, images):
+    engine = continuous(tiny_settings, max_batch_size=3, min_new_tokens=0)
+    # On this seeded checkpoint these end at once (0 tokens) or run to the cap.
+    mixed = [encode(noise_image((300, 900), 1)), images[0], encode(Image.new("RGB", (300, 300), "white")), images[1]]
+    jobs = [job(image) for image in mixed] + [job(mixed[0], Task.MARKDOWN), job(mixed[1], Task.FIGURE)]
+    results = engine.run_batch(jobs)
+    assert readings(results) == alone(static_engine, jobs, min_new_tokens=0)
+    lengths = {r.output_tokens for r in results}
+    assert min(lengths) < 24 and max(lengths) == 24, lengths  # some stop early, some run to the cap
+
+
+def test_a_short_page_is_answered_while_a_long_one_decodes(tiny_settings, images):
+    engine = continuous(tiny_settings, max_batch_size=4, min_new_tokens=24)
+    paused = PausedModel(engine)
+    [long_page] = engine.submit([job(images[3], max_new_tokens=24)])
+    assert paused.decoding.wait(WAIT_S)
+    [short_page] = engine.submit([job(images[0], max_new_tokens=2)])
+    while engine._batcher.ready == 0 and not short_page.done():  # prepared and queued for a row
+        threading.Event().wait(0.01)
+    paused.release.set()
+    assert short_page.result(WAIT_S).output_tokens == 2
+    assert not long_page.done(), "the short page waited for the long one"
+    assert long_page.result(WAIT_S).output_tokens == 24
+    assert 2 in paused.steps
+
+
+def test_a_full_queue_is_refused_and_nothing_accepted_is_lost(tiny_settings, images):
+    engine = continuous(tiny_settings, max_batch_size=1, max_waiting_pages=2)
+    paused = PausedModel(engine)
+    first = engine.submit([job(images[0], max_new_tokens=4)])
+    assert paused.decoding.wait(WAIT_S)  # admitted: no longer waiting
+    queued = engine.submit([job(images[1], max_new_tokens=4), job(images[2], max_new_tokens=4)])
+    with pytest.raises(EngineBusy):
+        engine.submit([job(images[3])])
+    paused.release.set()
+    assert [f.result(WAIT_S).error for f in first + queued] == [None] * 3
+    assert engine._batcher.waiting == 0
+
+
+def test_a_cancelled_page_gives_its_place_back(tiny_settings, images):
+    engine = continuous(tiny_settings, max_batch_size=1, max_waiting_pages=1)
+    paused = PausedModel(engine)
+    [running] = engine.submit([job(images[0], max_new_tokens=4)])
+    assert paused.decoding.wait(WAIT_S)
+    [left] = engine.submit([job(images[1], max_new_tokens=4)])
+    assert left.cancel()
+    paused.release.set()
+    assert running.result(WAIT_S).error is None
+    [after] = engine.submit([job(images[2], max_new_tokens=4)])  # the cancelled page's place is free again
+    assert after.result(WAIT_S).error is None
+    assert engine._batcher.waiting == 0
+
+
+class RunsOutOfMemoryOnce:
+    """The model, except that the first call over ``rows`` or more pages fails as CUDA would."""
+
+    def __init__(self, net, rows: int, decoding: bool) -> None:
+        self.net, self.rows, self.decoding, self.failures = net, rows, decoding, 0
+
+    def __call__(self, **inputs):
+        ids = inputs["input_ids"]
+        if not self.failures and ids.shape[0] >= self.rows and (ids.shape[1] == 1) == self.decoding:
+            self.failures += 1
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (simulated)")
+        return self.net(**inputs)
+
+
+@pytest.mark.parametrize("decoding", [False, True], ids=["prefill", "decode-step"])
+def test_out_of_memory_sends_pages_back_and_loses_none(tiny_settings, static_engine, images, decoding):
+    engine = continuous(tiny_settings, max_batch_size=5, min_new_tokens=24)
+    flaky = RunsOutOfMemoryOnce(engine.net, rows=3, decoding=decoding)
+    engine._batcher._net = flaky
+    paused = PausedModel(engine)
+    jobs = [job(images[3], max_new_tokens=24)] + [job(images[i], max_new_tokens=4 + i) for i in range(4)]
+    first = engine.submit(jobs[:1])
+    assert paused.decoding.wait(WAIT_S)
+    rest = engine.submit(jobs[1:])
+    while engine._batcher.ready < 4:  # all four prepared: they are admitted (and prefilled) together
+        threading.Event().wait(0.01)
+    paused.release.set()
+    results = [f.result(WAIT_S) for f in first + rest]
+    assert flaky.failures == 1
+    assert readings(results) == alone(static_engine, jobs, min_new_tokens=24)
+
+
+def test_v1_checkpoint_reads_the_same_continuously(tiny_v1_settings, images):
+    static = create_engine(tiny_v1_settings.model_copy(update={"batching": "static"}))
+    engine = create_engine(tiny_v1_settings.model_copy(update={"batching": "continuous", "max_batch_size": 2}))
+    jobs = [job(images[i], max_new_tokens=limit) for i, limit in enumerate([6, 2, 4, 1])]
+    assert readings(engine.run_batch(jobs)) == readings([static.run_batch([j])[0] for j in jobs])
