@@ -8,8 +8,9 @@ vision encoder + prefill, per-step decode).
     python -m bench.fullsize /tmp/ocr2-random --device cuda
     python -m bench.engine_bench --model /tmp/ocr2-random --batch-sizes 1,8,32,64 --new-tokens 256,1024
 
-``--mixed 200:2000`` adds static-batching waste: one batch whose pages want between 200
-and 2,000 tokens runs until the longest finishes. Results: bench/results/engine-<card>.json.
+``--mixed 200:2000 --mixed-pages 256`` adds mixed output lengths: pages wanting between 200
+and 2,000 tokens, through static batches (each runs until its longest page finishes) and
+through continuous batching, in the same run. Results: bench/results/engine-<card>.json.
 """
 
 from __future__ import annotations
@@ -112,18 +113,19 @@ def run(args: argparse.Namespace) -> dict:
     out = args.out or RESULTS / f"engine-{card.replace(' ', '-').lower()}.json"
     for new_tokens in args.new_tokens:
         engine.settings = base.model_copy(update={"max_new_tokens": new_tokens, "min_new_tokens": new_tokens})
-        for batch_size in args.batch_sizes:
+        for batch_size, batching in [(b, m) for b in args.batch_sizes for m in args.batching]:
             jobs = jobs_for(batch_size, [new_tokens])
             stages = profile_stages(engine, jobs)
             if torch.cuda.is_available():
                 torch.cuda.reset_peak_memory_stats()
             started = time.perf_counter()
-            results = engine.run_batch(jobs)
+            results = engine.run_batch(jobs) if batching == "continuous" else engine.run_static(jobs)
             seconds = time.perf_counter() - started
             errors = [r.error for r in results if r.error]
             tokens = sum(r.output_tokens or 0 for r in results)
             decode_steps = max(new_tokens - 1, 1)
             record = {
+                "batching": batching,
                 "batch_size": batch_size,
                 "new_tokens": new_tokens,
                 "seconds": round(seconds, 2),
@@ -141,24 +143,7 @@ def run(args: argparse.Namespace) -> dict:
             print(json.dumps(record), flush=True)
             out.write_text(json.dumps(report, indent=2))
     if args.mixed:
-        low, high = args.mixed
-        rng = random.Random(1)
-        lengths = [rng.randint(low, high) for _ in range(args.mixed_batch)]
-        engine.settings = base.model_copy(update={"max_new_tokens": high, "min_new_tokens": high})
-        jobs = jobs_for(args.mixed_batch, lengths)
-        started = time.perf_counter()
-        results = engine.run_batch(jobs)
-        seconds = time.perf_counter() - started
-        useful = sum(r.output_tokens or 0 for r in results)
-        report["mixed_lengths"] = {
-            "batch_size": args.mixed_batch,
-            "lengths": f"uniform {low}..{high}",
-            "seconds": round(seconds, 2),
-            "pages_per_s": round(args.mixed_batch / seconds, 3),
-            "useful_tokens": useful,
-            "generated_tokens": args.mixed_batch * max(lengths),
-            "static_batching_efficiency": round(useful / (args.mixed_batch * max(lengths)), 3),
-        }
+        report["mixed_lengths"] = mixed_lengths(engine, base, args)
         print(json.dumps(report["mixed_lengths"]), flush=True)
     out.write_text(json.dumps(report, indent=2))
     try:
@@ -166,6 +151,42 @@ def run(args: argparse.Namespace) -> dict:
     except ImportError:
         print("matplotlib not installed: no plot (pip install -e '.[bench]')")
     return report
+
+
+def mixed_lengths(engine, base: Settings, args: argparse.Namespace) -> dict:
+    """Pages wanting between ``low`` and ``high`` tokens, ``--mixed-pages`` of them through
+    ``--mixed-batch`` rows: static batches in turn (each runs until its longest page ends, as
+    BentoML's batches would) against continuous batching (a finished page's row refills at once)."""
+    low, high = args.mixed
+    rng = random.Random(1)
+    pages = args.mixed_pages or args.mixed_batch
+    lengths = [rng.randint(low, high) for _ in range(pages)]
+    jobs = jobs_for(pages, lengths)
+    engine.settings = base.model_copy(update={"max_new_tokens": high, "min_new_tokens": high})
+    batch = args.mixed_batch
+    started = time.perf_counter()
+    static = [r for i in range(0, pages, batch) for r in engine.run_static(jobs[i : i + batch])]
+    static_s = time.perf_counter() - started
+    generated = sum(max(lengths[i : i + batch]) * len(lengths[i : i + batch]) for i in range(0, pages, batch))
+    useful = sum(r.output_tokens or 0 for r in static)
+    record = {
+        "pages": pages,
+        "batch_size": batch,
+        "lengths": f"uniform {low}..{high}",
+        "useful_tokens": useful,
+        "generated_tokens": generated,
+        "static_batching_efficiency": round(useful / generated, 3),
+        "static": {"seconds": round(static_s, 2), "pages_per_s": round(pages / static_s, 3)},
+    }
+    if engine.continuous:
+        engine._batcher.max_rows = batch
+        started = time.perf_counter()
+        flowing = engine.run_batch(jobs)
+        seconds = time.perf_counter() - started
+        assert [r.output_tokens for r in flowing] == [r.output_tokens for r in static], "lengths differ"
+        record["continuous"] = {"seconds": round(seconds, 2), "pages_per_s": round(pages / seconds, 3)}
+        record["continuous_over_static"] = round(static_s / seconds, 2)
+    return record
 
 
 def plot(report: dict, path: Path) -> None:
@@ -181,9 +202,13 @@ def plot(report: dict, path: Path) -> None:
         series.append((" before fixes", report["before_fixes"]["records"]))
     for suffix, records in series:
         for tokens in sorted({r["new_tokens"] for r in records}):
-            points = sorted((r["batch_size"], r["pages_per_s"]) for r in records if r["new_tokens"] == tokens)
-            style = "--" if suffix else "-"
-            axis.plot(*zip(*points), style, marker="o", label=f"{tokens} new tokens{suffix}")
+            for batching in sorted({r.get("batching", "static") for r in records}):
+                points = sorted(
+                    (r["batch_size"], r["pages_per_s"]) for r in records
+                    if r["new_tokens"] == tokens and r.get("batching", "static") == batching
+                )
+                style = ":" if suffix else ("-" if batching == "continuous" else "--")
+                axis.plot(*zip(*points), style, marker="o", label=f"{tokens} new tokens, {batching}{suffix}")
     axis.set_xscale("log", base=2)
     axis.set_xlabel("pages per batch")
     axis.set_ylabel("pages/s")
@@ -200,8 +225,11 @@ def main() -> None:
     parser.add_argument("--model", type=Path)
     parser.add_argument("--batch-sizes", type=lambda s: [int(x) for x in s.split(",")], default=[1, 8, 32, 64])
     parser.add_argument("--new-tokens", type=lambda s: [int(x) for x in s.split(",")], default=[256, 1024])
+    parser.add_argument("--batching", type=lambda s: s.split(","), default=["continuous", "static"],
+                        help="engine paths to time in the batch-size sweep")
     parser.add_argument("--mixed", type=lambda s: tuple(int(x) for x in s.split(":")), default=None)
-    parser.add_argument("--mixed-batch", type=int, default=64)
+    parser.add_argument("--mixed-batch", type=int, default=64, help="rows decoded together in the mixed run")
+    parser.add_argument("--mixed-pages", type=int, default=0, help="pages in the mixed run (default: one batch)")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--plot", type=Path, default=None, help="only draw the PNG for an existing result JSON")
     args = parser.parse_args()

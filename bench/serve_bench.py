@@ -1,11 +1,13 @@
 """Service throughput: a real `bentoml serve`, N concurrent clients, batched vs batch size 1.
 
-    python -m bench.serve_bench --engine rapidocr --lines 8
+    python -m bench.serve_bench --engine rapidocr --lines 8 --configurations continuous,baseline
     python -m bench.serve_bench --engine tiny --new-tokens 64
     python -m bench.serve_bench --engine deepseek --model /tmp/ocr2-random --new-tokens 256
+    python -m bench.serve_bench --engine deepseek --model /tmp/ocr2-random --mixed-tokens 200:2000
 
-For each server configuration (``batched``: MAX_BATCH_SIZE as given; ``baseline``: the
-seed's one-at-a-time, MAX_BATCH_SIZE=1) the harness starts the service, sends every
+For each server configuration (``continuous``: the engine's continuous batching, up to
+MAX_BATCH_SIZE pages; ``static``: BentoML's adaptive batches, one ``generate`` each;
+``baseline``: the seed's one-at-a-time, MAX_BATCH_SIZE=1) the harness starts the service, sends every
 concurrency level's requests (distinct dense A4 pages, result cache off) from this
 process, and records pages/s, output tokens/s, p50/p95/p99 latency, the batch sizes the
 engine formed, peak server RAM and, with nvidia-smi, peak GPU memory. The speed-up is
@@ -20,6 +22,7 @@ import asyncio
 import base64
 import json
 import platform
+import random
 import shutil
 import signal
 import statistics
@@ -72,7 +75,9 @@ class PeakSampler:
                 return
 
 
-async def drive(url: str, pages: list[str], total: int, concurrency: int, timeout_s: float) -> dict:
+async def drive(
+    url: str, pages: list[str], total: int, concurrency: int, timeout_s: float, lengths: list[int] | None = None
+) -> dict:
     """Send ``total`` requests from ``concurrency`` closed-loop clients; summarise what came back."""
     queue: asyncio.Queue[int] = asyncio.Queue()
     for i in range(total):
@@ -87,7 +92,10 @@ async def drive(url: str, pages: list[str], total: int, concurrency: int, timeou
             i = queue.get_nowait()
             started = time.perf_counter()
             try:
-                response = await http.post(url + "/ocr", json={"image_base64": pages[i % len(pages)]})
+                body = {"image_base64": pages[i % len(pages)]}
+                if lengths:  # mixed output lengths: each request forced to its own length
+                    body["max_new_tokens"] = lengths[i % len(lengths)]
+                response = await http.post(url + "/ocr", json=body)
             except httpx.HTTPError as exc:
                 failures[exc.__class__.__name__] = failures.get(exc.__class__.__name__, 0) + 1
                 continue
@@ -121,23 +129,32 @@ async def drive(url: str, pages: list[str], total: int, concurrency: int, timeou
     }
 
 
-def server_env(args: argparse.Namespace, max_batch_size: int, model: str | None) -> dict[str, str]:
+# name -> (max batch size, engine batching); None means the --max-batch-size given.
+CONFIGURATIONS = {"continuous": (None, "continuous"), "static": (None, "static"), "baseline": (1, "static")}
+
+
+def server_env(args: argparse.Namespace, max_batch_size: int, batching: str, model: str | None) -> dict[str, str]:
     env = {
         "ENGINE": "rapidocr" if args.engine == "rapidocr" else "deepseek",
+        "BATCHING": batching,
         "MAX_BATCH_SIZE": str(max_batch_size),
         "MAX_LATENCY_MS": str(args.timeout_s * 1000),
+        "MAX_WAITING_PAGES": "100000",  # the harness measures waiting, it does not want 503s
         "REQUEST_TIMEOUT_S": str(args.timeout_s),
         "CACHE_ENABLED": "false",  # every request must cost a real inference
     }
     if model:
         env["MODEL_NAME"] = model
-    if args.new_tokens:
-        env.update(MIN_NEW_TOKENS=str(args.new_tokens), MAX_NEW_TOKENS=str(args.new_tokens))
+    forced = args.mixed_tokens[1] if args.mixed_tokens else args.new_tokens
+    if forced:
+        env.update(MIN_NEW_TOKENS=str(forced), MAX_NEW_TOKENS=str(forced))
     return env
 
 
-def run_configuration(args, name: str, max_batch_size: int, model: str | None, pages: list[str], workdir: Path) -> dict:
-    server = BentoServer(server_env(args, max_batch_size, model), workdir / f"{name}.log")
+def run_configuration(args, name: str, model: str | None, pages: list[str], lengths, workdir: Path) -> dict:
+    size, batching = CONFIGURATIONS[name]
+    max_batch_size = size or args.max_batch_size
+    server = BentoServer(server_env(args, max_batch_size, batching, model), workdir / f"{name}.log")
     try:
         started = time.perf_counter()
         server.wait_ready(timeout_s=args.start_timeout_s)
@@ -145,16 +162,17 @@ def run_configuration(args, name: str, max_batch_size: int, model: str | None, p
         ready_s = round(time.perf_counter() - started, 1)
         # BentoML's dispatcher trains its latency model on the first ~12 calls after start, and some of
         # those wait for a batch partner; measure the steady state, not the training.
-        asyncio.run(drive(server.url, pages, args.warmup_requests, 2, args.timeout_s))
+        asyncio.run(drive(server.url, pages, args.warmup_requests, 2, args.timeout_s, lengths))
         levels = []
         for concurrency in args.concurrency:
             total = max(concurrency * args.requests_per_client, args.min_requests)
             with PeakSampler(server.process.pid) as peak:
-                level = asyncio.run(drive(server.url, pages, total, concurrency, args.timeout_s))
+                level = asyncio.run(drive(server.url, pages, total, concurrency, args.timeout_s, lengths))
             level.update(peak_rss_mb=peak.rss_mb, peak_gpu_mib=peak.gpu_mib)
             print(json.dumps({"configuration": name, **level}), flush=True)
             levels.append(level)
-        return {"max_batch_size": max_batch_size, "ready_s": ready_s, "health": health, "levels": levels}
+        return {"max_batch_size": max_batch_size, "batching": batching, "ready_s": ready_s, "health": health,
+                "levels": levels}
     finally:
         server.close()
 
@@ -178,6 +196,8 @@ def plot(report: dict, path: Path) -> None:
         axis.grid(alpha=0.3)
         axis.legend()
     tokens = f", {report['new_tokens']} new tokens/page" if report.get("new_tokens") else ""
+    if report.get("mixed_tokens"):
+        tokens = f", {report['mixed_tokens']} new tokens/page"
     fig.suptitle(f"{report['engine']} on {report['machine']}{tokens}")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -189,13 +209,15 @@ def main() -> None:
     parser.add_argument("--engine", choices=["rapidocr", "tiny", "deepseek"], default="rapidocr")
     parser.add_argument("--model", help="checkpoint folder for --engine deepseek (see bench/fullsize.py)")
     parser.add_argument("--new-tokens", type=int, default=0, help="force this many new tokens per page (DeepSeek)")
+    parser.add_argument("--mixed-tokens", type=lambda s: tuple(int(x) for x in s.split(":")), default=None,
+                        help="LOW:HIGH: force each request to its own length, uniform in LOW..HIGH (DeepSeek)")
     parser.add_argument("--lines", type=int, default=60, help="text lines per page (the CPU engine's cost grows with them)")
     parser.add_argument("--concurrency", type=lambda s: [int(x) for x in s.split(",")], default=[1, 4, 16, 64])
     parser.add_argument("--requests-per-client", type=int, default=1)
     parser.add_argument("--min-requests", type=int, default=8)
     parser.add_argument("--max-batch-size", type=int, default=64)
     parser.add_argument("--warmup-requests", type=int, default=16)
-    parser.add_argument("--configurations", default="batched,baseline")
+    parser.add_argument("--configurations", default="continuous,static,baseline", help=", ".join(CONFIGURATIONS))
     parser.add_argument("--timeout-s", type=int, default=1800)
     parser.add_argument("--start-timeout-s", type=float, default=600)
     parser.add_argument("--out-dir", type=Path, default=RESULTS)
@@ -212,24 +234,23 @@ def main() -> None:
 
             model = str(build_tiny_checkpoint(workdir / "tiny"))
         pages = [base64.b64encode(page_png(seed, args.lines)).decode() for seed in range(16)]
-        sizes = {"batched": args.max_batch_size, "baseline": 1}
+        lengths = None
+        if args.mixed_tokens:
+            rng = random.Random(1)
+            lengths = [rng.randint(*args.mixed_tokens) for _ in range(997)]
         report = {
             "engine": args.engine,
             "model": model or "rapidocr (PP-OCRv6, bundled)",
             "machine": args.machine or _machine_name(),
             "new_tokens": args.new_tokens or None,
+            "mixed_tokens": f"uniform {args.mixed_tokens[0]}..{args.mixed_tokens[1]}" if args.mixed_tokens else None,
             "page": f"A4 1240x1754, {args.lines} rendered text lines, 16 distinct pages, default mode (1024/640 crop)",
             "configurations": {},
         }
         for name in args.configurations.split(","):
-            report["configurations"][name] = run_configuration(args, name, sizes[name], model, pages, workdir)
-        if {"batched", "baseline"} <= report["configurations"].keys():
-            base = {lvl["concurrency"]: lvl for lvl in report["configurations"]["baseline"]["levels"]}
-            report["speedup_pages_per_s"] = {
-                str(lvl["concurrency"]): round(lvl["pages_per_s"] / base[lvl["concurrency"]]["pages_per_s"], 2)
-                for lvl in report["configurations"]["batched"]["levels"]
-                if base.get(lvl["concurrency"], {}).get("pages_per_s")
-            }
+            report["configurations"][name] = run_configuration(args, name, model, pages, lengths, workdir)
+        if "baseline" in report["configurations"]:
+            report["speedup_pages_per_s"] = speedups(report["configurations"])
             print(json.dumps({"speedup_pages_per_s": report["speedup_pages_per_s"]}), flush=True)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     stem = args.out_dir / f"serve-{report['machine']}-{args.engine}"
@@ -239,6 +260,16 @@ def main() -> None:
     except ImportError:
         print("matplotlib not installed: no plot (pip install -e '.[bench]')")
     print(f"wrote {stem}.json")
+
+
+def speedups(configurations: dict) -> dict[str, dict[str, float]]:
+    """Pages/s of every configuration over the one-at-a-time baseline, per concurrency level."""
+    base = {lvl["concurrency"]: lvl["pages_per_s"] for lvl in configurations["baseline"]["levels"]}
+    return {
+        name: {str(l["concurrency"]): round(l["pages_per_s"] / base[l["concurrency"]], 2)
+               for l in configuration["levels"] if base.get(l["concurrency"])}
+        for name, configuration in configurations.items() if name != "baseline"
+    }
 
 
 def _machine_name() -> str:

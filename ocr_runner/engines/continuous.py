@@ -36,6 +36,7 @@ class PageSequence:
     inputs: Any  # the page's processor output, on the CPU
     mode: Any  # the effective resolution mode; pages of one mode share a prefill
     limit: int  # most tokens to generate
+    min_new_tokens: int  # end-of-sequence is not allowed before this many (benchmarks force lengths)
     prompt_ids: list[int]  # the prompt without padding: the repetition guard's first history
     future: Future
     generated: list[int] = field(default_factory=list)
@@ -65,15 +66,14 @@ class ContinuousBatcher:
         eos_id: int | None,
         max_rows: int,
         max_waiting: int,
-        min_new_tokens: int = 0,
         guard: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
         guard_window: int = 0,
         on_step: Callable[[int, int], None] | None = None,
     ) -> None:
         self._net, self._encode, self._finish, self._fail = net, encode, finish, fail
         self._eos_id = eos_id
-        self._max_rows, self._max_waiting = max_rows, max_waiting
-        self._min_new_tokens = min_new_tokens
+        self.max_rows = max_rows  # read at every admission, so it may be changed while running
+        self._max_waiting = max_waiting
         self._guard, self._guard_window = guard, guard_window
         self._on_step = on_step
         self._cond = threading.Condition()
@@ -146,7 +146,7 @@ class ContinuousBatcher:
                 log.exception("continuous batching step failed")
 
     def _take_newcomers(self) -> list[PageSequence]:
-        room = 0 if self._hold_admission else self._max_rows - len(self._active)
+        room = 0 if self._hold_admission else self.max_rows - len(self._active)
         taken: list[PageSequence] = []
         while self._pending and len(taken) < room:
             sequence = self._pending.popleft()
@@ -233,8 +233,8 @@ class ContinuousBatcher:
     def _advance(self, rows: list[PageSequence], logits: torch.Tensor) -> None:
         """Pick each row's next token (greedy), then answer and drop the rows that are done."""
         scores = logits.float()
-        if self._eos_id is not None and self._min_new_tokens:
-            short = [i for i, s in enumerate(rows) if len(s.generated) < self._min_new_tokens]
+        if self._eos_id is not None:
+            short = [i for i, s in enumerate(rows) if len(s.generated) < s.min_new_tokens]
             if short:
                 scores[short, self._eos_id] = -float("inf")
         if self._guard is not None:

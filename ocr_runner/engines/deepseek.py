@@ -74,7 +74,7 @@ class DeepseekEngine(Engine):
                 self.net, self._encode_group, self._finish_sequence, self._fail_sequence,
                 eos_id=self._eos_id, max_rows=settings.max_batch_size,
                 max_waiting=settings.max_waiting_pages or 16 * settings.max_batch_size,
-                min_new_tokens=settings.min_new_tokens, guard=guard, guard_window=guard.window if guard else 0,
+                guard=guard, guard_window=guard.window if guard else 0,
                 on_step=self._observe_step,
             )
         log.info(
@@ -107,6 +107,10 @@ class DeepseekEngine(Engine):
                 return [future.result() for future in self.submit(jobs)]
             except EngineBusy as exc:
                 return [self.failed(str(exc), 503) for _ in jobs]
+        return self.run_static(jobs)
+
+    def run_static(self, jobs: list[EngineJob]) -> list[EngineResult]:
+        """The jobs as one static batch: grouped by mode, one ``generate`` per group, whatever BATCHING says."""
         results: list[EngineResult | None] = [None] * len(jobs)
         groups: dict[ResolutionMode, list[tuple[int, Any]]] = defaultdict(list)
         for index, job in enumerate(jobs):
@@ -165,7 +169,7 @@ class DeepseekEngine(Engine):
             return
         limit = min(job.max_new_tokens or self.settings.max_new_tokens, self.settings.max_new_tokens)
         prompt_ids = inputs["input_ids"][0].tolist()
-        self._batcher.enqueue(PageSequence(inputs, mode, limit, prompt_ids, future))
+        self._batcher.enqueue(PageSequence(inputs, mode, limit, self.settings.min_new_tokens, prompt_ids, future))
 
     def _encode_group(self, group: list[PageSequence]) -> dict[str, Any]:
         inputs = _concat_left_padded([s.inputs for s in group], self._pad_id).to(self.device, dtype=self.torch_dtype)
