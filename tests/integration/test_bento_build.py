@@ -34,6 +34,16 @@ def test_cuda_dockerfile(bento):
         assert package in requirements
 
 
+def test_cuda_image_pins_flash_attn_and_its_torch(bento):
+    # The setup script runs in the image after the Python packages, so that flash-attn's build sees torch.
+    dockerfile = (bento / "env" / "docker" / "Dockerfile").read_text()
+    assert dockerfile.index("env/python/install.sh") < dockerfile.index("RUN /home/bentoml/bento/env/docker/setup_script")
+    script = (bento / "env" / "docker" / "setup_script").read_text()
+    assert 'uv pip install --no-build-isolation "flash-attn==2.8.3"' in script
+    requirements = (bento / "env" / "python" / "requirements.txt").read_text().splitlines()
+    assert "torch==2.8.0" in requirements
+
+
 def test_engine_asks_for_a_gpu_and_config_travels(bento):
     services = {s["name"]: s for s in yaml.safe_load((bento / "bento.yaml").read_text())["services"]}
     assert services["ocr-engine"]["config"]["resources"] == {"gpu": 1}
