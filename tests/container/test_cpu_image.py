@@ -16,6 +16,7 @@ import pytest
 from tests.helpers import ROOT, b64, encode, free_port, render_page
 
 pytestmark = pytest.mark.container
+BASE_IMAGE = "deepseek-ocr-base:bookworm"  # docker.base_image in bentofile.cpu.yaml
 LINES = ["Shipping label 7731", "Deliver to Berlin office", "Fragile handle with care"]
 
 
@@ -24,15 +25,21 @@ def docker(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
 
 
 def require_docker() -> None:
-    """Skip without a docker daemon, unless REQUIRE_CONTAINER_TESTS=1 (CI starts one) makes that a failure."""
+    """Skip without a docker daemon, or without root to debootstrap a missing base image, unless
+    REQUIRE_CONTAINER_TESTS=1 (set by CI, which starts dockerd as root) makes that a failure."""
     try:
         reachable = docker("info", timeout=30).returncode == 0
     except FileNotFoundError:
         reachable = False
     if not reachable:
-        if os.environ.get("REQUIRE_CONTAINER_TESTS") == "1":
-            pytest.fail("REQUIRE_CONTAINER_TESTS=1 but no docker daemon answers")
-        pytest.skip("no docker daemon (.ci/run installs and starts one)")
+        reason = "no docker daemon (.ci/run installs and starts one)"
+    elif os.geteuid() != 0 and docker("image", "inspect", BASE_IMAGE).returncode != 0:
+        reason = f"{BASE_IMAGE} is missing and deploy/container/base-image.sh needs root"
+    else:
+        return
+    if os.environ.get("REQUIRE_CONTAINER_TESTS") == "1":
+        pytest.fail(f"REQUIRE_CONTAINER_TESTS=1 but {reason}")
+    pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")
@@ -43,13 +50,13 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     result = subprocess.run(
         ["bash", "deploy/container/build-cpu.sh", tag], cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800
     )
-    # The stage durations, for the CI log.
+    # The stage durations (shown with -s, and with the report of a failure).
     print("".join(line + "\n" for line in result.stderr.splitlines() if line.startswith("stage ")))
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
     try:
         yield tag
     finally:
-        docker("rmi", "-f", tag)
+        docker("rmi", "-f", tag, timeout=600)
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +78,7 @@ def wait_ready(name: str, url: str, timeout_s: float) -> None:
     start = time.monotonic()
     while time.monotonic() - start < timeout_s:
         if docker("inspect", "-f", "{{.State.Running}}", name).stdout.strip() != "true":
-            pytest.fail(f"container exited:\n{docker('logs', name).stdout[-4000:]}{docker('logs', name).stderr[-4000:]}")
+            pytest.fail(f"container exited:\n{container_logs(name)}")
         try:
             if httpx.get(f"{url}/readyz", timeout=5).status_code == 200:
                 print(f"container ready after {time.monotonic() - start:.0f}s")
@@ -79,8 +86,12 @@ def wait_ready(name: str, url: str, timeout_s: float) -> None:
         except httpx.HTTPError:
             pass
         time.sleep(1)
+    pytest.fail(f"container not ready after {timeout_s}s:\n{container_logs(name)}")
+
+
+def container_logs(name: str) -> str:
     logs = docker("logs", name)
-    pytest.fail(f"container not ready after {timeout_s}s:\n{logs.stdout[-4000:]}{logs.stderr[-4000:]}")
+    return logs.stdout[-4000:] + logs.stderr[-4000:]
 
 
 def test_health_reports_the_cpu_engine(container):
