@@ -37,7 +37,8 @@ def test_cuda_dockerfile(bento):
 def test_cuda_image_pins_flash_attn_and_its_torch(bento):
     # The setup script runs in the image after the Python packages, so that flash-attn's build sees torch.
     dockerfile = (bento / "env" / "docker" / "Dockerfile").read_text()
-    assert dockerfile.index("env/python/install.sh") < dockerfile.index("RUN /home/bentoml/bento/env/docker/setup_script")
+    setup = dockerfile.index("RUN /home/bentoml/bento/env/docker/setup_script")
+    assert dockerfile.index("env/python/install.sh") < setup
     script = (bento / "env" / "docker" / "setup_script").read_text()
     assert 'uv pip install --no-build-isolation "flash-attn==2.8.3"' in script
     requirements = (bento / "env" / "python" / "requirements.txt").read_text().splitlines()
