@@ -34,6 +34,20 @@ def test_cuda_dockerfile(bento):
         assert package in requirements
 
 
+def test_cuda_image_pins_flash_attn_and_its_torch(bento):
+    from packaging.requirements import Requirement
+
+    lines = [line.split("#", 1)[0].strip() for line in (bento / "env" / "python" / "requirements.txt").open()]
+    requirements = [Requirement(line) for line in lines if line]
+    [flash_attn] = [r for r in requirements if r.name == "flash-attn"]
+    # The prebuilt wheel for the pinned torch and the image's Python, not the sdist (no nvcc in the image).
+    assert flash_attn.url.startswith("https://github.com/Dao-AILab/flash-attention/releases/download/v2.8.3/")
+    assert flash_attn.url.endswith("/flash_attn-2.8.3+cu12torch2.8cxx11abiTRUE-cp311-cp311-linux_x86_64.whl")
+    assert "==2.8.0" in {str(r.specifier) for r in requirements if r.name == "torch"}
+    dockerfile = (bento / "env" / "docker" / "Dockerfile").read_text()
+    assert "apt-get install -y --no-install-recommends --allow-remove-essential python3.11 " in dockerfile
+
+
 def test_engine_asks_for_a_gpu_and_config_travels(bento):
     services = {s["name"]: s for s in yaml.safe_load((bento / "bento.yaml").read_text())["services"]}
     assert services["ocr-engine"]["config"]["resources"] == {"gpu": 1}
