@@ -142,8 +142,12 @@ class ContinuousBatcher:
                         self._admit(newcomers)
                     if self._active:
                         self._step()
-            except Exception:  # noqa: BLE001 - the loop must survive; the pages involved were answered
-                log.exception("continuous batching step failed")
+            except Exception as exc:  # noqa: BLE001 - the loop must survive, and no page may be left waiting
+                log.exception("continuous batching failed")
+                for sequence in [*newcomers, *self._active]:
+                    if not sequence.future.done():
+                        self._fail(sequence, f"{exc.__class__.__name__}: {exc}")
+                self._active, self._kv = [], None
 
     def _take_newcomers(self) -> list[PageSequence]:
         room = 0 if self._hold_admission else self.max_rows - len(self._active)

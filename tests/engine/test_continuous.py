@@ -126,24 +126,26 @@ def test_a_cancelled_page_gives_its_place_back(tiny_settings, images):
     assert engine._batcher.waiting == 0
 
 
-class RunsOutOfMemoryOnce:
-    """The model, except that the first call over ``rows`` or more pages fails as CUDA would."""
+class FailsOnce:
+    """The model, except that its first call over ``rows`` or more pages (a prefill, or a decode step)
+    raises ``error``: by default out of memory, as CUDA would."""
 
-    def __init__(self, net, rows: int, decoding: bool) -> None:
+    def __init__(self, net, rows: int, decoding: bool, error: Exception | None = None) -> None:
         self.net, self.rows, self.decoding, self.failures = net, rows, decoding, 0
+        self.error = error or torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (simulated)")
 
     def __call__(self, **inputs):
         ids = inputs["input_ids"]
         if not self.failures and ids.shape[0] >= self.rows and (ids.shape[1] == 1) == self.decoding:
             self.failures += 1
-            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (simulated)")
+            raise self.error
         return self.net(**inputs)
 
 
 @pytest.mark.parametrize("decoding", [False, True], ids=["prefill", "decode-step"])
 def test_out_of_memory_sends_pages_back_and_loses_none(tiny_settings, static_engine, images, decoding):
     engine = continuous(tiny_settings, max_batch_size=5, min_new_tokens=24)
-    flaky = RunsOutOfMemoryOnce(engine.net, rows=3, decoding=decoding)
+    flaky = FailsOnce(engine.net, rows=3, decoding=decoding)
     engine._batcher._net = flaky
     paused = PausedModel(engine)
     jobs = [job(images[3], max_new_tokens=24)] + [job(images[i], max_new_tokens=4 + i) for i in range(4)]
@@ -156,6 +158,18 @@ def test_out_of_memory_sends_pages_back_and_loses_none(tiny_settings, static_eng
     results = [f.result(WAIT_S) for f in first + rest]
     assert flaky.failures == 1
     assert readings(results) == alone(static_engine, jobs, min_new_tokens=24)
+
+
+def test_a_failed_step_fails_its_pages_and_the_engine_serves_on(tiny_settings, images):
+    engine = continuous(tiny_settings, max_batch_size=4)
+    engine._batcher._net = FailsOnce(engine.net, rows=1, decoding=True, error=RuntimeError("device-side assert"))
+    failed = engine.run_batch([job(images[0]), job(images[1])])
+    # The pages in that step fail (a page admitted after it reads normally); none is left waiting.
+    errors = [r.error for r in failed]
+    assert "generation failed: RuntimeError: device-side assert" in errors
+    assert set(errors) <= {None, "generation failed: RuntimeError: device-side assert"}
+    [after] = engine.run_batch([job(images[2])])
+    assert after.error is None and after.output_tokens == 12
 
 
 def test_v1_checkpoint_reads_the_same_continuously(tiny_v1_settings, images):
