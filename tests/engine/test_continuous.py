@@ -169,7 +169,7 @@ def test_a_failed_step_fails_its_pages_and_the_engine_serves_on(tiny_settings, i
     assert "generation failed: RuntimeError: device-side assert" in errors
     assert set(errors) <= {None, "generation failed: RuntimeError: device-side assert"}
     [after] = engine.run_batch([job(images[2])])
-    assert after.error is None and after.output_tokens == 12
+    assert after.error is None and after.output_tokens >= 12
 
 
 def test_v1_checkpoint_reads_the_same_continuously(tiny_v1_settings, images):
