@@ -141,6 +141,8 @@ class HealthResponse(BaseModel):
     device: str
     dtype: str | None = None
     attn_implementation: str | None = None
+    batching: str | None = Field(None, description="continuous, static (BentoML's batches) or none (one page at a time).")
+    max_batch_size: int | None = Field(None, description="Pages decoded together at most.")
     reason: str = Field(description="Why this engine was chosen.")
 
 

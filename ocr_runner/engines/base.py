@@ -55,6 +55,8 @@ class EngineHealth(BaseModel):
     gpu_name: str | None = None
     dtype: str | None = None
     attn_implementation: str | None = None
+    batching: str | None = None
+    max_batch_size: int | None = None
     reason: str = ""
 
 

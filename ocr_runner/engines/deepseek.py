@@ -136,6 +136,8 @@ class DeepseekEngine(Engine):
             gpu_name=gpu_name(),
             dtype=str(self.torch_dtype).removeprefix("torch."),
             attn_implementation=self.attn_implementation,
+            batching="none" if self.settings.max_batch_size == 1 else self.settings.batching,
+            max_batch_size=self.settings.max_batch_size,
             reason=self.reason,
         )
 

@@ -73,6 +73,7 @@ class RapidOcrEngine(Engine):
             device="cpu",
             cuda_available=cuda_available(),
             gpu_name=gpu_name(),
+            batching="none",  # one image at a time; concurrent calls run side by side
             reason=self.reason,
         )
 

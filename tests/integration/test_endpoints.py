@@ -32,8 +32,10 @@ def test_health_says_which_engine_and_why(tiny_server, rapid_server):
     assert tiny["cuda_available"] is torch.cuda.is_available() and tiny["device"] == "cpu"
     assert (tiny["gpu_name"] is None) is (not torch.cuda.is_available())
     assert tiny["reason"] == "ENGINE=deepseek"
+    assert (tiny["batching"], tiny["max_batch_size"]) == ("continuous", 8)
     rapid = httpx.get(rapid_server.url + "/health").json()
     assert rapid["engine"] == "rapidocr" and rapid["reason"] == "ENGINE=rapidocr"
+    assert rapid["batching"] == "none"
 
 
 @pytest.mark.parametrize("probe", ["/healthz", "/livez", "/readyz", "/metrics"])
