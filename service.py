@@ -23,7 +23,7 @@ from pydantic import Field
 
 from ocr_runner.cache import ResultCache
 from ocr_runner.engines import EngineBusy, EngineHealth, EngineJob, EngineResult, create_engine
-from ocr_runner.engines.torch_env import nvidia_device_present
+from ocr_runner.engines.torch_env import nvidia_device_present, prefer_passive_openmp
 from ocr_runner.errors import ClientDisconnected, OCRError, UnprocessableRequest
 from ocr_runner.http.engine_client import call_with_reconnect
 from ocr_runner.http.errors import engine_call_error, json_error, respond_error
@@ -49,6 +49,7 @@ from ocr_runner.tasks import Task, parse_task
 
 log = logging.getLogger("ocr_runner.service")
 settings = load_settings()
+prefer_passive_openmp()  # before any worker imports torch
 
 # Connection recycling in BentoML 1.4's inter-service client drops in-flight answers under
 # load (see README, "Reliability"); effectively disable it on the engine.
