@@ -29,7 +29,7 @@ from ocr_runner.http.engine_client import call_with_reconnect
 from ocr_runner.http.errors import engine_call_error, json_error, respond_error
 from ocr_runner.http.auth import ApiKeyAuth, load_keys
 from ocr_runner.http.logs import configure_logging
-from ocr_runner.http.metrics import OcrMetrics
+from ocr_runner.http.metrics import ErrorCounter, ocr_metrics
 from ocr_runner.http.middleware import BodySizeLimit, MalformedMultipart, RequestId, ValidationErrorShape
 from ocr_runner.images import decode_base64
 from ocr_runner.jobs import JobConflict, JobRecord, JobState, JobStore
@@ -129,8 +129,11 @@ class DeepSeekOCR:
         configure_logging(settings.log_format, settings.log_level)
         cache = ResultCache(settings.cache_max_bytes) if settings.cache_enabled else None
         self.orchestrator = Orchestrator(settings, self._infer, cache)
-        self.metrics = OcrMetrics()
-        self.jobs = JobStore(Path(settings.jobs_dir), ttl_s=settings.job_ttl_s, max_active=settings.max_active_jobs)
+        self.metrics = ocr_metrics()
+        self.jobs = JobStore(
+            Path(settings.jobs_dir), ttl_s=settings.job_ttl_s, max_active=settings.max_active_jobs,
+            on_failed=self.metrics.count_error,
+        )
 
     async def _infer(self, job: EngineJob) -> EngineResult:
         self.metrics.engine_inflight.inc()
@@ -238,7 +241,6 @@ class DeepSeekOCR:
                 ctx, self.orchestrator.run_many([self._document_request(item) for item in items])
             )
         except OCRError as exc:
-            self.metrics.record_error(exc)
             respond_error(ctx, exc)
             return BatchResponse(success=False, results=[], error=exc.message, error_code=exc.code, field=exc.field)
         results = [BatchItemResult(**response.model_dump(), status=status) for response, status in answers]
@@ -263,6 +265,7 @@ class DeepSeekOCR:
             )
             document = await self.orchestrator.prepare(request)
         except OCRError as exc:
+            # Streamed inside a 200 (BentoML fixes the status first), so ErrorCounter cannot see it.
             self.metrics.record_error(exc)
             yield json.dumps({"event": "done", **respond_error(ctx, exc).model_dump()}) + "\n"
             return
@@ -304,7 +307,6 @@ class DeepSeekOCR:
             )
             return JSONResponse((await self._observed(request)).model_dump())
         except OCRError as exc:
-            self.metrics.record_error(exc)
             return json_error(exc)
 
     @http_app.post("/jobs", status_code=202, response_model=JobStatus, summary="Submit a long document as a job")
@@ -360,7 +362,6 @@ class DeepSeekOCR:
             request = DocumentRequest(task=task, data=decode_base64(image_base64), **options)
             return await until_disconnected(ctx, self._observed(request))
         except OCRError as exc:
-            self.metrics.record_error(exc)
             return respond_error(ctx, exc)
 
     @staticmethod
@@ -408,8 +409,10 @@ def job_status(record: JobRecord) -> JobStatus:
     )
 
 
-# The first middleware added is the outermost: ids on every answer, keys before bodies are read.
+# The first middleware added is the outermost: ids on every answer, every error counted (the
+# auth and body-limit refusals too), keys before bodies are read.
 DeepSeekOCR.add_asgi_middleware(RequestId)
+DeepSeekOCR.add_asgi_middleware(ErrorCounter)
 _api_keys = load_keys(settings.api_keys, settings.api_keys_file)
 if _api_keys or settings.rate_limit:
     DeepSeekOCR.add_asgi_middleware(
