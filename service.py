@@ -33,6 +33,7 @@ from ocr_runner.http.metrics import ErrorCounter, ocr_metrics
 from ocr_runner.http.middleware import BodySizeLimit, MalformedMultipart, RequestId, ValidationErrorShape
 from ocr_runner.images import decode_base64
 from ocr_runner.jobs import JobConflict, JobRecord, JobState, JobStore
+from ocr_runner.memory import limit_malloc_arenas, start_periodic_trim
 from ocr_runner.orchestrator import Orchestrator
 from ocr_runner.pipeline import DocumentRequest
 from ocr_runner.schemas import (
@@ -49,6 +50,8 @@ from ocr_runner.tasks import Task, parse_task
 
 log = logging.getLogger("ocr_runner.service")
 settings = load_settings()
+# Each worker imports this module before it starts its threads: cap malloc arenas now (README, "Reliability").
+limit_malloc_arenas(settings.malloc_arena_max)
 
 # Connection recycling in BentoML 1.4's inter-service client drops in-flight answers under
 # load (see README, "Reliability"); effectively disable it on the engine.
@@ -99,6 +102,7 @@ class OCREngine:
 
     def __init__(self) -> None:
         configure_logging(settings.log_format, settings.log_level)
+        start_periodic_trim(settings.malloc_trim_interval_s)
         self.engine = create_engine(settings)
         self.engine.warmup()
 
@@ -127,6 +131,7 @@ class DeepSeekOCR:
 
     def __init__(self) -> None:
         configure_logging(settings.log_format, settings.log_level)
+        start_periodic_trim(settings.malloc_trim_interval_s)
         cache = ResultCache(settings.cache_max_bytes) if settings.cache_enabled else None
         self.orchestrator = Orchestrator(settings, self._infer, cache)
         self.metrics = ocr_metrics()
