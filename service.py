@@ -270,8 +270,8 @@ class DeepSeekOCR:
             )
             document = await self.orchestrator.prepare(request)
         except OCRError as exc:
-            # Streamed inside a 200 (BentoML fixes the status first), so ErrorCounter cannot see it.
-            self.metrics.record_error(exc)
+            # Before the first line: BentoML reads the first chunk before it sends the status, so
+            # this answer carries the error's status (and ErrorCounter counts it).
             yield json.dumps({"event": "done", **respond_error(ctx, exc).model_dump()}) + "\n"
             return
         ctx.response.headers["Content-Type"] = "application/x-ndjson"

@@ -12,7 +12,6 @@ import functools
 import json
 from typing import Any
 
-from ..errors import OCRError
 from ..schemas import OCRResponse
 
 # Probe answers are states (not ready yet), not errors a client was given.
@@ -48,9 +47,6 @@ class OcrMetrics:
         if meta.output_tokens:
             self.output_tokens.labels(meta.task, meta.engine).inc(meta.output_tokens)
 
-    def record_error(self, exc: OCRError) -> None:
-        self.count_error(exc.code, exc.status)
-
     def count_error(self, code: str, status: int) -> None:
         self.errors.labels(code, str(status)).inc()
 
@@ -66,8 +62,7 @@ class ErrorCounter:
 
     Routes, the auth and body-limit middleware and BentoML's own validation all answer errors;
     counting here, outermost, sees each once. The code is the body's ``error_code`` (the
-    service's error shape), else ``http_<status>``. A stream's error travels inside a 200
-    (BentoML fixes a stream's status before it runs), so ``/stream`` counts its own.
+    service's error shape), else ``http_<status>``.
     """
 
     def __init__(self, app: Any) -> None:
