@@ -219,6 +219,8 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=300)
     parser.add_argument("--kill-engine-after", type=float, default=None)
     parser.add_argument("--output", default=None)
+    parser.add_argument("--settle-s", type=float, default=0,
+                        help="after each run, wait this long and read memory again (at rest)")
     parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
                         help="extra environment for the server, e.g. MALLOC_ARENA_MAX=2 (repeatable)")
     args = parser.parse_args()
@@ -245,6 +247,9 @@ def main() -> None:
                 run = asyncio.run(one_run(server.url, images, expected, args.requests, args.concurrency, args.timeout))
                 run["rss_mb_after"] = tree_rss_mb(server.process.pid)
                 run["process_rss_mb_after"] = process_rss_mb(server.process.pid)
+                if args.settle_s:
+                    time.sleep(args.settle_s)
+                    run["process_rss_mb_settled"] = process_rss_mb(server.process.pid)
                 report["runs"].append(run)
                 print(json.dumps(run))
             if args.kill_engine_after is not None:
