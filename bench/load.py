@@ -2,10 +2,12 @@
 
     python -m bench.load --requests 2000 --concurrency 256 --runs 3
     python -m bench.load --requests 1000 --concurrency 128 --runs 1 --kill-engine-after 5
+    python -m bench.load --requests 600 --concurrency 256 --runs 6 --settle-s 15   # memory soak
 
 Every request must end as a correct answer (its own image's result) or an honest 503;
 ``lost`` counts requests that got no HTTP answer at all (exceptions, timeouts). The
-server's resident memory is read after each run to show it does not keep growing.
+resident memory of each server process (engine worker, API worker, ``bentoml serve``) is
+read after each run (and again after --settle-s) to show it does not keep growing.
 With --kill-engine-after, the engine worker is killed (SIGKILL) mid-run and /readyz
 is watched until the service recovers. Results: bench/results/load-<host>.json.
 """
