@@ -29,10 +29,11 @@ from ocr_runner.http.engine_client import call_with_reconnect
 from ocr_runner.http.errors import engine_call_error, json_error, respond_error
 from ocr_runner.http.auth import ApiKeyAuth, load_keys
 from ocr_runner.http.logs import configure_logging
-from ocr_runner.http.metrics import EngineMetrics, OcrMetrics
+from ocr_runner.http.metrics import EngineMetrics, ErrorCounter, ocr_metrics
 from ocr_runner.http.middleware import BodySizeLimit, MalformedMultipart, RequestId, ValidationErrorShape
 from ocr_runner.images import decode_base64
 from ocr_runner.jobs import JobConflict, JobRecord, JobState, JobStore
+from ocr_runner.memory import limit_malloc_arenas, start_periodic_trim
 from ocr_runner.orchestrator import Orchestrator
 from ocr_runner.pipeline import DocumentRequest
 from ocr_runner.schemas import (
@@ -49,7 +50,10 @@ from ocr_runner.tasks import Task, parse_task
 
 log = logging.getLogger("ocr_runner.service")
 settings = load_settings()
-prefer_passive_openmp()  # before any worker imports torch
+# Each worker imports this module before it starts its threads or loads torch: process-wide runtime
+# choices go here (README, "Reliability" and "Benchmarks").
+limit_malloc_arenas(settings.malloc_arena_max)
+prefer_passive_openmp()
 
 # Connection recycling in BentoML 1.4's inter-service client drops in-flight answers under
 # load (see README, "Reliability"); effectively disable it on the engine.
@@ -109,6 +113,7 @@ class OCREngine:
 
     def __init__(self) -> None:
         configure_logging(settings.log_format, settings.log_level)
+        start_periodic_trim(settings.malloc_trim_interval_s)
         self.engine = create_engine(settings)
         self.engine.on_decode_step = EngineMetrics().observe_step
         self.engine.warmup()
@@ -158,10 +163,14 @@ class DeepSeekOCR:
 
     def __init__(self) -> None:
         configure_logging(settings.log_format, settings.log_level)
+        start_periodic_trim(settings.malloc_trim_interval_s)
         cache = ResultCache(settings.cache_max_bytes) if settings.cache_enabled else None
         self.orchestrator = Orchestrator(settings, self._infer, cache)
-        self.metrics = OcrMetrics()
-        self.jobs = JobStore(Path(settings.jobs_dir), ttl_s=settings.job_ttl_s, max_active=settings.max_active_jobs)
+        self.metrics = ocr_metrics()
+        self.jobs = JobStore(
+            Path(settings.jobs_dir), ttl_s=settings.job_ttl_s, max_active=settings.max_active_jobs,
+            on_failed=self.metrics.count_error,
+        )
 
     async def _infer(self, job: EngineJob) -> EngineResult:
         self.metrics.engine_inflight.inc()
@@ -269,7 +278,6 @@ class DeepSeekOCR:
                 ctx, self.orchestrator.run_many([self._document_request(item) for item in items])
             )
         except OCRError as exc:
-            self.metrics.record_error(exc)
             respond_error(ctx, exc)
             return BatchResponse(success=False, results=[], error=exc.message, error_code=exc.code, field=exc.field)
         results = [BatchItemResult(**response.model_dump(), status=status) for response, status in answers]
@@ -294,7 +302,8 @@ class DeepSeekOCR:
             )
             document = await self.orchestrator.prepare(request)
         except OCRError as exc:
-            self.metrics.record_error(exc)
+            # Before the first line: BentoML reads the first chunk before it sends the status, so
+            # this answer carries the error's status (and ErrorCounter counts it).
             yield json.dumps({"event": "done", **respond_error(ctx, exc).model_dump()}) + "\n"
             return
         ctx.response.headers["Content-Type"] = "application/x-ndjson"
@@ -335,7 +344,6 @@ class DeepSeekOCR:
             )
             return JSONResponse((await self._observed(request)).model_dump())
         except OCRError as exc:
-            self.metrics.record_error(exc)
             return json_error(exc)
 
     @http_app.post("/jobs", status_code=202, response_model=JobStatus, summary="Submit a long document as a job")
@@ -391,7 +399,6 @@ class DeepSeekOCR:
             request = DocumentRequest(task=task, data=decode_base64(image_base64), **options)
             return await until_disconnected(ctx, self._observed(request))
         except OCRError as exc:
-            self.metrics.record_error(exc)
             return respond_error(ctx, exc)
 
     @staticmethod
@@ -439,8 +446,10 @@ def job_status(record: JobRecord) -> JobStatus:
     )
 
 
-# The first middleware added is the outermost: ids on every answer, keys before bodies are read.
+# The first middleware added is the outermost: ids on every answer, every error counted (the
+# auth and body-limit refusals too), keys before bodies are read.
 DeepSeekOCR.add_asgi_middleware(RequestId)
+DeepSeekOCR.add_asgi_middleware(ErrorCounter)
 _api_keys = load_keys(settings.api_keys, settings.api_keys_file)
 if _api_keys or settings.rate_limit:
     DeepSeekOCR.add_asgi_middleware(

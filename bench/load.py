@@ -2,10 +2,12 @@
 
     python -m bench.load --requests 2000 --concurrency 256 --runs 3
     python -m bench.load --requests 1000 --concurrency 128 --runs 1 --kill-engine-after 5
+    python -m bench.load --requests 600 --concurrency 256 --runs 6 --settle-s 15   # memory soak
 
 Every request must end as a correct answer (its own image's result) or an honest 503;
 ``lost`` counts requests that got no HTTP answer at all (exceptions, timeouts). The
-server's resident memory is read after each run to show it does not keep growing.
+resident memory of each server process (engine worker, API worker, ``bentoml serve``) is
+read after each run (and again after --settle-s) to show it does not keep growing.
 With --kill-engine-after, the engine worker is killed (SIGKILL) mid-run and /readyz
 is watched until the service recovers. Results: bench/results/load-<host>.json.
 """
@@ -34,8 +36,8 @@ RESULTS = Path(__file__).resolve().parent / "results"
 SIZES = [(120, 90), (320, 200), (200, 320), (96, 96)]  # 0-2 tiles: cheap on CPU, still mixed
 
 
-def tree_rss_mb(root_pid: int) -> float:
-    """Resident memory of a process and all its descendants, from /proc."""
+def _children(root_pid: int) -> list[int]:
+    """``root_pid`` and all its descendants, from /proc."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -44,17 +46,48 @@ def tree_rss_mb(root_pid: int) -> float:
             except (OSError, IndexError, ValueError):
                 continue
             children.setdefault(ppid, []).append(int(entry.name))
-    total, stack = 0, [root_pid]
+    found, stack = [], [root_pid]
     while stack:
         pid = stack.pop()
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except OSError:
-            pass
+        found.append(pid)
         stack.extend(children.get(pid, []))
-    return round(total / 1024, 1)
+    return found
+
+
+def _role(pid: int, root_pid: int) -> str:
+    """``serve`` for the root, else the BentoML service a worker runs (``--service-name``)."""
+    if pid == root_pid:
+        return "serve"
+    try:
+        args = (Path(f"/proc/{pid}/cmdline").read_bytes()).split(b"\0")
+    except OSError:
+        return "other"
+    if b"--service-name" in args:
+        return args[args.index(b"--service-name") + 1].decode()
+    return "api" if b"_bentoml_impl.worker.service" in b" ".join(args) else "other"
+
+
+def process_rss_mb(root_pid: int) -> dict[str, dict[str, float]]:
+    """Resident memory per process of the server's tree: ``{role: {rss, anon}}`` in MB."""
+    report: dict[str, dict[str, float]] = {}
+    for pid in _children(root_pid):
+        try:
+            status = dict(
+                line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line
+            )
+        except OSError:
+            continue
+        if "VmRSS" not in status:
+            continue
+        entry = report.setdefault(_role(pid, root_pid), {"rss": 0.0, "anon": 0.0})
+        entry["rss"] += int(status["VmRSS"].split()[0]) / 1024
+        entry["anon"] += int(status.get("RssAnon", "0 kB").split()[0]) / 1024
+    return {role: {k: round(v, 1) for k, v in values.items()} for role, values in sorted(report.items())}
+
+
+def tree_rss_mb(root_pid: int) -> float:
+    """Resident memory of a process and all its descendants."""
+    return round(sum(values["rss"] for values in process_rss_mb(root_pid).values()), 1)
 
 
 def percentile(sorted_values: list[float], p: float) -> float:
@@ -174,6 +207,11 @@ async def fault_run(server: BentoServer, images, expected, total, concurrency, t
             "new_engine_pid": engine_worker_pid(server.process.pid)}
 
 
+def _exit_on_sigterm(*_: object) -> None:
+    """A stopped bench must stop its server too: SIGTERM unwinds through ``main``'s ``finally``."""
+    raise SystemExit(143)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=2000)
@@ -183,14 +221,19 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=300)
     parser.add_argument("--kill-engine-after", type=float, default=None)
     parser.add_argument("--output", default=None)
+    parser.add_argument("--settle-s", type=float, default=0,
+                        help="after each run, wait this long and read memory again (at rest)")
+    parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
+                        help="extra environment for the server, e.g. MALLOC_ARENA_MAX=2 (repeatable)")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
 
     with tempfile.TemporaryDirectory() as scratch:
         checkpoint = build_tiny_checkpoint(Path(scratch) / "tiny")
         server = BentoServer(
             {"ENGINE": "deepseek", "DEVICE": "cpu", "MODEL_NAME": str(checkpoint), "MAX_NEW_TOKENS": "12",
              "MIN_NEW_TOKENS": "12", "MAX_BATCH_SIZE": str(args.max_batch_size), "CACHE_ENABLED": "false",
-             "MAX_LATENCY_MS": "120000"},
+             "MAX_LATENCY_MS": "120000", **dict(item.split("=", 1) for item in args.env)},
             Path(scratch) / "server.log",
         )
         try:
@@ -199,11 +242,16 @@ def main() -> None:
             expected = [httpx.post(server.url + "/ocr", json={"image_base64": image}, timeout=60).json()["raw_result"]
                         for image in images]
             report = {"machine": platform.node(), "cpu_count": os.cpu_count(), "engine": "deepseek (tiny random, CPU)",
-                      "max_batch_size": args.max_batch_size, "rss_mb_before": tree_rss_mb(server.process.pid),
-                      "runs": []}
+                      "max_batch_size": args.max_batch_size, "env": args.env,
+                      "rss_mb_before": tree_rss_mb(server.process.pid),
+                      "process_rss_mb_before": process_rss_mb(server.process.pid), "runs": []}
             for _ in range(args.runs):
                 run = asyncio.run(one_run(server.url, images, expected, args.requests, args.concurrency, args.timeout))
                 run["rss_mb_after"] = tree_rss_mb(server.process.pid)
+                run["process_rss_mb_after"] = process_rss_mb(server.process.pid)
+                if args.settle_s:
+                    time.sleep(args.settle_s)
+                    run["process_rss_mb_settled"] = process_rss_mb(server.process.pid)
                 report["runs"].append(run)
                 print(json.dumps(run))
             if args.kill_engine_after is not None:

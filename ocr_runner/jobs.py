@@ -25,6 +25,7 @@ from .errors import OCRError, Overloaded
 log = logging.getLogger(__name__)
 ProgressCallback = Callable[[int, int], None]
 Runner = Callable[[ProgressCallback], Awaitable[Any]]
+FailureCallback = Callable[[str, int], None]  # (error_code, status) of a job that failed
 
 
 class JobState(str, Enum):
@@ -78,10 +79,14 @@ class JobRecord:
 
 
 class JobStore:
-    def __init__(self, directory: Path, *, ttl_s: float = 3600, max_active: int = 16) -> None:
+    def __init__(
+        self, directory: Path, *, ttl_s: float = 3600, max_active: int = 16,
+        on_failed: FailureCallback | None = None,
+    ) -> None:
         self.directory = directory
         self.ttl_s = ttl_s
         self.max_active = max_active
+        self._on_failed = on_failed
         self._records: dict[str, JobRecord] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         directory.mkdir(parents=True, exist_ok=True)
@@ -162,6 +167,9 @@ class JobStore:
         for key, value in error.items():
             setattr(record, key, value)
         self._touch(record)
+        if state is JobState.FAILED and self._on_failed is not None:
+            # Nobody is answered an error when a job fails in the background: count it here.
+            self._on_failed(record.error_code or "internal_error", record.error_status or 500)
 
     def _touch(self, record: JobRecord) -> None:
         record.updated_at = time.time()

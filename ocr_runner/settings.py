@@ -74,6 +74,13 @@ class Settings(BaseSettings):
         "answers 503; 0 means 16 x max_batch_size.",
     )
     request_timeout_s: float = Field(600.0, gt=0)
+    malloc_arena_max: int = Field(
+        2, ge=0, le=1024,
+        description="glibc malloc arenas per worker (0: glibc's default of 8 per core); see ocr_runner/memory.py.",
+    )
+    malloc_trim_interval_s: float = Field(
+        10.0, ge=0, description="Seconds between returns of freed heap memory to the system (glibc); 0 turns it off."
+    )
 
     # Server and limits
     log_format: Literal["text", "json"] = Field("text", description="json: one JSON object a line, with the request id.")

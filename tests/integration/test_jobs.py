@@ -74,3 +74,27 @@ def test_bad_documents_fail_at_submit_not_later(rapid_server):
     ):
         response = httpx.post(rapid_server.url + "/jobs", json=body, timeout=60)
         assert response.status_code == status, (body, response.text)
+
+
+def test_job_errors_are_counted_in_metrics(rapid_server):
+    import re
+
+    def errors() -> dict[tuple[str, str], float]:
+        text = httpx.get(rapid_server.url + "/metrics").text
+        found = re.findall(r'ocr_errors_total\{code="([^"]+)",status="(\d+)"\} ([0-9.e+]+)', text)
+        return {(code, status): float(value) for code, status, value in found}
+
+    before = errors()
+    assert httpx.post(rapid_server.url + "/jobs", json={"image_base64": "%%%"}, timeout=60).status_code == 400
+    assert httpx.get(f"{rapid_server.url}/jobs/0123456789abcdef").status_code == 404
+    assert httpx.delete(f"{rapid_server.url}/jobs/0123456789abcdef").status_code == 404
+    assert httpx.get(f"{rapid_server.url}/jobs/0123456789abcdef/result").status_code == 404
+    job = httpx.post(rapid_server.url + "/jobs", json={"image_base64": b64(make_pdf([["Counted"]] * 3))}, timeout=60)
+    early = httpx.get(f"{rapid_server.url}/jobs/{job.json()['job_id']}/result")
+    wait_for(rapid_server, job.json()["job_id"], {"completed"})
+    after = errors()
+    grew = {key: after[key] - before.get(key, 0.0) for key in after if after[key] != before.get(key, 0.0)}
+    expected = {("invalid_input", "400"): 1.0, ("job_not_found", "404"): 3.0}
+    if early.status_code == 409:  # the job may already have finished; then its result is no error
+        expected[("job_conflict", "409")] = 1.0
+    assert grew == expected

@@ -143,3 +143,27 @@ def test_active_job_limit_is_503(tmp_path):
         await store.close()
 
     asyncio.run(scenario())
+
+
+def test_failures_are_reported_once_with_code_and_status(tmp_path):
+    failures = []
+
+    async def scenario():
+        store = JobStore(tmp_path, on_failed=lambda code, status: failures.append((code, status)))
+
+        async def failing(progress):
+            raise EngineItemFailed("the engine failed on this image")
+
+        async def succeeding(progress):
+            return {"success": True}
+
+        failed = store.submit("ocr", 1, failing)
+        done = store.submit("ocr", 1, succeeding)
+        await until(lambda: store.get(failed.job_id).state is JobState.FAILED)
+        await until(lambda: store.get(done.job_id).state is JobState.COMPLETED)
+        cancelled = store.submit("ocr", 1, lambda progress: asyncio.sleep(60))
+        store.cancel(cancelled.job_id)
+        await asyncio.sleep(0.05)
+
+    asyncio.run(scenario())
+    assert failures == [("engine_failure", 500)]
