@@ -221,6 +221,9 @@ def plot(report: dict, path: Path) -> None:
 
 
 def main() -> None:
+    from ocr_runner.engines.torch_env import prefer_passive_openmp
+
+    prefer_passive_openmp()  # as the service does: the engine runs torch on several threads
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path)
     parser.add_argument("--batch-sizes", type=lambda s: [int(x) for x in s.split(",")], default=[1, 8, 32, 64])
