@@ -79,7 +79,6 @@ class ContinuousBatcher:
         self._cond = threading.Condition()
         self._pending: deque[PageSequence] = deque()
         self._holding: set[Future] = set()  # pages accepted and not yet decoding, preparation included
-        self._closed = False
         self._active: list[PageSequence] = []
         self._kv: KvRows | None = None
         self._hold_admission = False  # set after running out of memory; lifted when a row finishes
@@ -95,8 +94,6 @@ class ContinuousBatcher:
         reason (answered with an error, or cancelled by a caller that left).
         """
         with self._cond:
-            if self._closed:
-                raise RuntimeError("the batcher is closed")
             if self._holding and len(self._holding) + len(futures) > self._max_waiting:
                 raise EngineBusy(f"{len(self._holding)} pages are already waiting for the engine")
             self._holding.update(futures)
@@ -118,23 +115,13 @@ class ContinuousBatcher:
         """Pages prepared and queued for a place in the batch."""
         return len(self._pending)
 
-    def close(self) -> None:
-        with self._cond:
-            self._closed = True
-            self._cond.notify()
-        self._thread.join(timeout=30)
-
     # -- the model's thread --------------------------------------------------------------------
 
     def _run(self) -> None:
         while True:
             with self._cond:
-                while not self._closed and not self._active and not self._pending:
+                while not self._active and not self._pending:
                     self._cond.wait()
-                if self._closed:
-                    for sequence in [*self._active, *self._pending]:
-                        self._fail(sequence, "the engine is shutting down")
-                    return
                 newcomers = self._take_newcomers()
             try:
                 with torch.inference_mode():
@@ -146,7 +133,7 @@ class ContinuousBatcher:
                 log.exception("continuous batching failed")
                 for sequence in [*newcomers, *self._active]:
                     if not sequence.future.done():
-                        self._fail(sequence, f"{exc.__class__.__name__}: {exc}")
+                        self._fail(sequence, failure_reason(exc))
                 self._active, self._kv = [], None
 
     def _take_newcomers(self) -> list[PageSequence]:
@@ -192,7 +179,7 @@ class ContinuousBatcher:
                 self._requeue(group)  # it fits once running pages have finished
             else:
                 log.exception("prefill failed")
-                self._fail(group[0], "out of GPU memory" if out_of_memory else f"{exc.__class__.__name__}: {exc}")
+                self._fail(group[0], failure_reason(exc))
             return
         now = time.perf_counter()
         for sequence, length in zip(group, mask.sum(dim=1).tolist()):
@@ -216,20 +203,15 @@ class ContinuousBatcher:
             )
         except Exception as exc:  # noqa: BLE001
             self._undo_step(length)
-            if is_out_of_memory(exc) and len(rows) > 1:
-                torch.cuda.empty_cache()
-                keep = len(rows) // 2
-                log.warning("decode step over %d pages ran out of memory; %d go back to the queue",
-                            len(rows), len(rows) - keep)
-                self._requeue(rows[keep:])
-                self._keep(list(range(keep)))
-                return
-            log.exception("decode step failed")
-            for sequence in rows:
-                self._fail(sequence, "out of GPU memory" if is_out_of_memory(exc) else f"{exc.__class__.__name__}: {exc}")
-            self._active, self._kv = [], None
+            if not (is_out_of_memory(exc) and len(rows) > 1):
+                raise  # _run answers every row with the error
+            torch.cuda.empty_cache()
+            keep = len(rows) // 2
+            log.warning("decode step over %d pages ran out of memory; %d go back to the queue",
+                        len(rows), len(rows) - keep)
+            self._requeue(rows[keep:])
+            self._keep(list(range(keep)))
             return
-        self._kv.cache = output.cache
         if self._on_step is not None:
             self._on_step(len(rows), len(self._holding))
         self._advance(rows, output.logits[:, -1, :])
@@ -292,3 +274,8 @@ class ContinuousBatcher:
 
 def is_out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
+
+
+def failure_reason(exc: BaseException) -> str:
+    """What a page that failed with ``exc`` is told."""
+    return "out of GPU memory" if is_out_of_memory(exc) else f"{exc.__class__.__name__}: {exc}"

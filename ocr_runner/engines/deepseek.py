@@ -14,7 +14,7 @@ from ..images import load_image
 from ..modes import ResolutionMode, snap_mode
 from ..settings import Settings
 from .base import Engine, EngineBusy, EngineHealth, EngineJob, EngineResult
-from .continuous import ContinuousBatcher, PageSequence, is_out_of_memory
+from .continuous import ContinuousBatcher, PageSequence, failure_reason, is_out_of_memory
 from .torch_env import cuda_available, gpu_name, resolve_device
 
 log = logging.getLogger(__name__)
@@ -67,8 +67,7 @@ class DeepseekEngine(Engine):
             )
         self._strip_ids = {i for i in (tokenizer.bos_token_id, self._eos_id, self._pad_id) if i is not None}
         self._batcher: ContinuousBatcher | None = None
-        self.continuous = settings.batching == "continuous"
-        if self.continuous:
+        if settings.batching == "continuous":
             guard = self._repetition_guard
             self._batcher = ContinuousBatcher(
                 self.net, self._encode_group, self._finish_sequence, self._fail_sequence,
@@ -84,6 +83,10 @@ class DeepseekEngine(Engine):
 
     # -- interface -----------------------------------------------------------------------------
 
+    @property
+    def continuous(self) -> bool:
+        return self._batcher is not None
+
     def submit(self, jobs: list[EngineJob]) -> list[Future]:
         """Continuous batching: queue the pages and return at once, one future per job.
 
@@ -96,10 +99,6 @@ class DeepseekEngine(Engine):
         for job, future in zip(jobs, futures):
             self._pool.submit(self._prepare_sequence, job, future)
         return futures
-
-    def close(self) -> None:
-        if self._batcher is not None:
-            self._batcher.close()
 
     def run_batch(self, jobs: list[EngineJob]) -> list[EngineResult]:
         if self._batcher is not None:
@@ -119,8 +118,7 @@ class DeepseekEngine(Engine):
             except Exception as exc:  # noqa: BLE001 - a bad item fails alone
                 results[index] = self._input_error(exc)
                 continue
-            mode = snap_mode(ResolutionMode(job.base_size, job.image_size, job.crop_mode), self.supported_modes)
-            groups[mode].append((index, image))
+            groups[self._mode(job)].append((index, image))
         for mode, members in groups.items():
             for index, result in self._run_group(mode, [jobs[i] for i, _ in members], members):
                 results[index] = result
@@ -159,19 +157,17 @@ class DeepseekEngine(Engine):
     # -- continuous batching: the batcher's callbacks ------------------------------------------
 
     def _prepare_sequence(self, job: EngineJob, future: Future) -> None:
+        mode = self._mode(job)
         try:
             image = load_image(job.image, max_pixels=self.settings.max_image_pixels)
-            mode = snap_mode(ResolutionMode(job.base_size, job.image_size, job.crop_mode), self.supported_modes)
-            try:
-                inputs = self._thread_backend().prepare_inputs([image], [job.prompt], mode)
-            except Exception as exc:  # noqa: BLE001
-                raise _PreparationFailed(f"{exc.__class__.__name__}: {exc}") from exc
+            inputs = self._preprocess([image], [job.prompt], mode)
         except Exception as exc:  # noqa: BLE001 - a bad page fails alone
             _answer(future, self._input_error(exc))
             return
-        limit = min(job.max_new_tokens or self.settings.max_new_tokens, self.settings.max_new_tokens)
         prompt_ids = inputs["input_ids"][0].tolist()
-        self._batcher.enqueue(PageSequence(inputs, mode, limit, self.settings.min_new_tokens, prompt_ids, future))
+        self._batcher.enqueue(
+            PageSequence(inputs, mode, self._token_limit(job), self.settings.min_new_tokens, prompt_ids, future)
+        )
 
     def _encode_group(self, group: list[PageSequence]) -> dict[str, Any]:
         inputs = _concat_left_padded([s.inputs for s in group], self._pad_id).to(self.device, dtype=self.torch_dtype)
@@ -201,6 +197,12 @@ class DeepseekEngine(Engine):
         _answer(sequence.future, self.failed(f"generation failed: {reason}"))
 
     # -- internals -----------------------------------------------------------------------------
+
+    def _mode(self, job: EngineJob) -> ResolutionMode:
+        return snap_mode(ResolutionMode(job.base_size, job.image_size, job.crop_mode), self.supported_modes)
+
+    def _token_limit(self, job: EngineJob) -> int:
+        return min(job.max_new_tokens or self.settings.max_new_tokens, self.settings.max_new_tokens)
 
     def _input_error(self, exc: Exception) -> EngineResult:
         """An unreadable image is a 400; one the model's processor rejects (e.g. a prompt with two
@@ -232,8 +234,7 @@ class DeepseekEngine(Engine):
                 return [(members[0][0], self._input_error(exc))]
             if len(members) == 1:
                 log.exception("DeepSeek generation failed")
-                kind = "out of GPU memory" if is_out_of_memory(exc) else f"{exc.__class__.__name__}: {exc}"
-                return [(members[0][0], self.failed(f"generation failed: {kind}"))]
+                return [(members[0][0], self.failed(f"generation failed: {failure_reason(exc)}"))]
             half = len(members) // 2
             log.warning("batch of %d failed (%s); retrying as %d + %d", len(members), exc, half, len(members) - half)
             return self._run_group(mode, jobs[:half], members[:half]) + self._run_group(
@@ -244,12 +245,8 @@ class DeepseekEngine(Engine):
         from transformers import LogitsProcessorList
 
         torch = self._torch
-        limits = [min(j.max_new_tokens or self.settings.max_new_tokens, self.settings.max_new_tokens) for j in jobs]
-        try:
-            inputs = self._preprocess(images, [j.prompt for j in jobs], mode)
-        except Exception as exc:  # noqa: BLE001 - the input's fault, told apart from the model's
-            raise _PreparationFailed(f"{exc.__class__.__name__}: {exc}") from exc
-        inputs = inputs.to(self.device, dtype=self.torch_dtype)
+        limits = [self._token_limit(j) for j in jobs]
+        inputs = self._preprocess(images, [j.prompt for j in jobs], mode).to(self.device, dtype=self.torch_dtype)
         prompt_len = inputs["input_ids"].shape[1]
         model_inputs = dict(inputs)
         generation: dict[str, Any] = {
@@ -290,16 +287,20 @@ class DeepseekEngine(Engine):
         """The backend's input preparation over the batch, split across threads (resizing and tiling
         dominate on CPU: ~90 ms a page, a third of a 64-page batch on an H100 host when run in one thread).
         Each thread has its own processor copy: a fast tokenizer must not be shared across threads.
+        A rejection by the processor is raised as ``_PreparationFailed``: the input's fault, not the model's.
         """
         chunk = max(MIN_PAGES_PER_THREAD, -(-len(images) // self.settings.preprocess_threads))
         spans = [range(start, min(start + chunk, len(images))) for start in range(0, len(images), chunk)]
-        if len(spans) == 1:
-            return self.backend.prepare_inputs(images, prompts, mode)
 
         def run(span: range):
             return self._thread_backend().prepare_inputs([images[i] for i in span], [prompts[i] for i in span], mode)
 
-        return _concat_left_padded(list(self._pool.map(run, spans)), self._pad_id)
+        try:
+            if len(spans) == 1:
+                return run(spans[0])
+            return _concat_left_padded(list(self._pool.map(run, spans)), self._pad_id)
+        except Exception as exc:  # noqa: BLE001
+            raise _PreparationFailed(f"{exc.__class__.__name__}: {exc}") from exc
 
     def _encode_images(self, inputs: dict[str, Any]):
         """Run the vision encoder over a few pages at a time, so a large batch cannot exhaust GPU memory.

@@ -47,6 +47,18 @@ class PausedModel:
         self.decoding.set()
         assert self.release.wait(WAIT_S)
 
+    def submit_and_hold(self, engine, jobs) -> list:
+        """Submit ``jobs`` and return once they decode, held at their first step until released."""
+        futures = engine.submit(jobs)
+        assert self.decoding.wait(WAIT_S)
+        return futures
+
+
+def wait_until_queued(engine, pages: int, unless=None) -> None:
+    """Until ``pages`` are prepared and queued for a row (or ``unless`` is already done)."""
+    while engine._batcher.ready < pages and not (unless is not None and unless.done()):
+        threading.Event().wait(0.01)
+
 
 def mixed_jobs(images):
     """Different lengths (forced up to each cap), tasks, modes and tile counts."""
@@ -87,11 +99,9 @@ def test_rows_that_end_at_their_own_end_of_sequence(tiny_settings, static_engine
 def test_a_short_page_is_answered_while_a_long_one_decodes(tiny_settings, images):
     engine = continuous(tiny_settings, max_batch_size=4, min_new_tokens=24)
     paused = PausedModel(engine)
-    [long_page] = engine.submit([job(images[3], max_new_tokens=24)])
-    assert paused.decoding.wait(WAIT_S)
+    [long_page] = paused.submit_and_hold(engine, [job(images[3], max_new_tokens=24)])
     [short_page] = engine.submit([job(images[0], max_new_tokens=2)])
-    while engine._batcher.ready == 0 and not short_page.done():  # prepared and queued for a row
-        threading.Event().wait(0.01)
+    wait_until_queued(engine, 1, unless=short_page)
     paused.release.set()
     assert short_page.result(WAIT_S).output_tokens == 2
     assert not long_page.done(), "the short page waited for the long one"
@@ -102,8 +112,7 @@ def test_a_short_page_is_answered_while_a_long_one_decodes(tiny_settings, images
 def test_a_full_queue_is_refused_and_nothing_accepted_is_lost(tiny_settings, images):
     engine = continuous(tiny_settings, max_batch_size=1, max_waiting_pages=2)
     paused = PausedModel(engine)
-    first = engine.submit([job(images[0], max_new_tokens=4)])
-    assert paused.decoding.wait(WAIT_S)  # admitted: no longer waiting
+    first = paused.submit_and_hold(engine, [job(images[0], max_new_tokens=4)])  # admitted: no longer waiting
     queued = engine.submit([job(images[1], max_new_tokens=4), job(images[2], max_new_tokens=4)])
     with pytest.raises(EngineBusy):
         engine.submit([job(images[3])])
@@ -115,8 +124,7 @@ def test_a_full_queue_is_refused_and_nothing_accepted_is_lost(tiny_settings, ima
 def test_a_cancelled_page_gives_its_place_back(tiny_settings, images):
     engine = continuous(tiny_settings, max_batch_size=1, max_waiting_pages=1)
     paused = PausedModel(engine)
-    [running] = engine.submit([job(images[0], max_new_tokens=4)])
-    assert paused.decoding.wait(WAIT_S)
+    [running] = paused.submit_and_hold(engine, [job(images[0], max_new_tokens=4)])
     [left] = engine.submit([job(images[1], max_new_tokens=4)])
     assert left.cancel()
     paused.release.set()
@@ -149,11 +157,9 @@ def test_out_of_memory_sends_pages_back_and_loses_none(tiny_settings, static_eng
     engine._batcher._net = flaky
     paused = PausedModel(engine)
     jobs = [job(images[3], max_new_tokens=24)] + [job(images[i], max_new_tokens=4 + i) for i in range(4)]
-    first = engine.submit(jobs[:1])
-    assert paused.decoding.wait(WAIT_S)
+    first = paused.submit_and_hold(engine, jobs[:1])
     rest = engine.submit(jobs[1:])
-    while engine._batcher.ready < 4:  # all four prepared: they are admitted (and prefilled) together
-        threading.Event().wait(0.01)
+    wait_until_queued(engine, 4)  # all four prepared: they are admitted (and prefilled) together
     paused.release.set()
     results = [f.result(WAIT_S) for f in first + rest]
     assert flaky.failures == 1
