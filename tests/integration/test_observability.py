@@ -17,7 +17,8 @@ def json_lines(server, request_id: str, deadline_s: float = 20) -> list[dict]:
     deadline = time.monotonic() + deadline_s
     while True:
         records = []
-        for line in server.log_path.read_text(errors="replace").splitlines():
+        # Complete lines only: the server may be halfway through writing the last one.
+        for line in server.log_path.read_text(errors="replace").split("\n")[:-1]:
             if request_id in line and line.lstrip().startswith("{"):
                 records.append(json.loads(line))
         if records or time.monotonic() > deadline:
