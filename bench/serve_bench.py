@@ -214,7 +214,8 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=60, help="text lines per page (the CPU engine's cost grows with them)")
     parser.add_argument("--concurrency", type=lambda s: [int(x) for x in s.split(",")], default=[1, 4, 16, 64])
     parser.add_argument("--requests-per-client", type=int, default=1)
-    parser.add_argument("--min-requests", type=int, default=8)
+    parser.add_argument("--min-requests", type=int, default=24,
+                        help="requests per level at least: fewer make the 1- and 4-client levels noise")
     parser.add_argument("--max-batch-size", type=int, default=64)
     parser.add_argument("--warmup-requests", type=int, default=16)
     parser.add_argument("--configurations", default="continuous,static,baseline", help=", ".join(CONFIGURATIONS))

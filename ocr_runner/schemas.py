@@ -143,6 +143,9 @@ class HealthResponse(BaseModel):
     attn_implementation: str | None = None
     batching: str | None = Field(None, description="continuous, static (BentoML's batches) or none (one page at a time).")
     max_batch_size: int | None = Field(None, description="Pages decoded together at most.")
+    batch_limit: str | None = Field(
+        None, description="What sets max_batch_size: MAX_BATCH_SIZE, or on CUDA the rows that fit in GPU memory."
+    )
     reason: str = Field(description="Why this engine was chosen.")
 
 

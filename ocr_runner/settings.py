@@ -67,7 +67,17 @@ class Settings(BaseSettings):
         description="DeepSeek engine: 'continuous' admits and returns pages between decode steps; 'static' runs "
         "BentoML's adaptive batches through one generate call each.",
     )
-    max_batch_size: int = Field(8, ge=1, le=512, description="Pages decoded together at most.")
+    max_batch_size: int = Field(
+        8, ge=1, le=512, description="Pages decoded together at most; on CUDA, continuous batching lowers it to "
+        "the rows that fit in GPU_MEMORY_UTILIZATION.",
+    )
+    gpu_memory_utilization: float = Field(
+        0.9, gt=0, le=1, description="Continuous batching on CUDA: the share of the card's memory the engine may "
+        "fill (weights, activations and the batch's KV cache).",
+    )
+    prefill_batch_pages: int = Field(
+        16, ge=1, description="Continuous batching: new pages prefilled together at most, between decode steps.",
+    )
     max_latency_ms: int = Field(300_000, ge=10, description="Static batching: BentoML's batching latency limit.")
     max_waiting_pages: int = Field(
         0, ge=0, description="Continuous batching: pages queued for a place in the batch before the engine "

@@ -57,6 +57,7 @@ class EngineHealth(BaseModel):
     attn_implementation: str | None = None
     batching: str | None = None
     max_batch_size: int | None = None
+    batch_limit: str | None = None
     reason: str = ""
 
 

@@ -40,7 +40,7 @@ class PageSequence:
     prompt_ids: list[int]  # the prompt without padding: the repetition guard's first history
     future: Future
     generated: list[int] = field(default_factory=list)
-    position: int = 0  # position id of the next token: real tokens so far
+    position: int = 0  # position id of the next token fed to the model: real tokens in the cache
     admitted_at: float = 0.0
     peak_rows: int = 0
     finished: bool = False
@@ -66,13 +66,16 @@ class ContinuousBatcher:
         eos_id: int | None,
         max_rows: int,
         max_waiting: int,
-        guard: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+        max_admit: int | None = None,
+        guard: Callable[[list[list[int]], torch.Tensor], torch.Tensor] | None = None,
         guard_window: int = 0,
         on_step: Callable[[int, int], None] | None = None,
     ) -> None:
         self._net, self._encode, self._finish, self._fail = net, encode, finish, fail
         self._eos_id = eos_id
         self.max_rows = max_rows  # read at every admission, so it may be changed while running
+        # Newcomers prefilled together at most: bounds prefill activations and the pause it puts on decoding.
+        self.max_admit = max_admit or max_rows
         self._max_waiting = max_waiting
         self._guard, self._guard_window = guard, guard_window
         self._on_step = on_step
@@ -137,7 +140,7 @@ class ContinuousBatcher:
                 self._active, self._kv = [], None
 
     def _take_newcomers(self) -> list[PageSequence]:
-        room = 0 if self._hold_admission else self.max_rows - len(self._active)
+        room = 0 if self._hold_admission else min(self.max_rows - len(self._active), self.max_admit)
         taken: list[PageSequence] = []
         while self._pending and len(taken) < room:
             sequence = self._pending.popleft()
@@ -212,6 +215,8 @@ class ContinuousBatcher:
             self._requeue(rows[keep:])
             self._keep(list(range(keep)))
             return
+        for sequence in rows:  # the token just fed is in the cache now
+            sequence.position += 1
         if self._on_step is not None:
             self._on_step(len(rows), len(self._holding))
         self._advance(rows, output.logits[:, -1, :])
@@ -224,9 +229,8 @@ class ContinuousBatcher:
             if short:
                 scores[short, self._eos_id] = -float("inf")
         if self._guard is not None:
-            for index, sequence in enumerate(rows):
-                history = (sequence.prompt_ids[-self._guard_window :] + sequence.generated)[-self._guard_window :]
-                self._guard(torch.tensor([history]), scores[index : index + 1])
+            window = self._guard_window
+            self._guard([(s.prompt_ids[-window:] + s.generated[-window:])[-window:] for s in rows], scores)
         picked = scores.argmax(dim=-1).tolist()
         width = len(self._active)
         for sequence, token in zip(rows, picked):
@@ -235,7 +239,6 @@ class ContinuousBatcher:
                 sequence.finished = True
                 continue
             sequence.generated.append(token)
-            sequence.position += 1
             sequence.finished = len(sequence.generated) >= sequence.limit
         self._retire()
 

@@ -14,6 +14,9 @@ from ..images import load_image
 from ..modes import ResolutionMode, snap_mode
 from ..settings import Settings
 from .base import Engine, EngineBusy, EngineHealth, EngineJob, EngineResult
+from .capacity import (
+    WIDE_PAGE_TILES, BatchCapacity, kv_bytes_per_token, longest_prompt_tokens, rows_that_fit, wide_page_png,
+)
 from .continuous import ContinuousBatcher, PageSequence, failure_reason, is_out_of_memory
 from .torch_env import cuda_available, gpu_name, resolve_device
 
@@ -67,13 +70,14 @@ class DeepseekEngine(Engine):
             )
         self._strip_ids = {i for i in (tokenizer.bos_token_id, self._eos_id, self._pad_id) if i is not None}
         self._batcher: ContinuousBatcher | None = None
+        self.capacity = BatchCapacity(settings.max_batch_size, "MAX_BATCH_SIZE")
         if settings.batching == "continuous":
             guard = self._repetition_guard
             self._batcher = ContinuousBatcher(
                 self.net, self._encode_group, self._finish_sequence, self._fail_sequence,
-                eos_id=self._eos_id, max_rows=settings.max_batch_size,
+                eos_id=self._eos_id, max_rows=settings.max_batch_size, max_admit=settings.prefill_batch_pages,
                 max_waiting=settings.max_waiting_pages or 16 * settings.max_batch_size,
-                guard=guard, guard_window=guard.window if guard else 0,
+                guard=guard.block if guard else None, guard_window=guard.window if guard else 0,
                 on_step=self._observe_step,
             )
         log.info(
@@ -135,7 +139,8 @@ class DeepseekEngine(Engine):
             dtype=str(self.torch_dtype).removeprefix("torch."),
             attn_implementation=self.attn_implementation,
             batching="none" if self.settings.max_batch_size == 1 else self.settings.batching,
-            max_batch_size=self.settings.max_batch_size,
+            max_batch_size=self.capacity.rows,
+            batch_limit=self.capacity.reason,
             reason=self.reason,
         )
 
@@ -153,6 +158,51 @@ class DeepseekEngine(Engine):
         for result in self.run_batch([job, job]):
             if result.error is not None:
                 raise RuntimeError(f"warm-up generation failed: {result.error}")
+        if self._batcher is not None and self.device.startswith("cuda"):
+            self._fit_batch_to_gpu_memory()
+
+    # -- decode batch size from GPU memory -----------------------------------------------------
+
+    def fit_batch(self, total_bytes: int, reserved_bytes: int) -> BatchCapacity:
+        """Lower the continuous batch's rows to what fits beside ``reserved_bytes`` on a card of
+        ``total_bytes``, each row as wide as the longest prompt plus MAX_NEW_TOKENS (see ``capacity``)."""
+        from ..tasks import PROMPTS
+
+        prompt_tokens = longest_prompt_tokens(
+            self._thread_backend().prepare_inputs, self.supported_modes, self._tile, PROMPTS.values()
+        )
+        row_tokens = prompt_tokens + self.settings.max_new_tokens
+        vocab = self.net.get_output_embeddings().weight.shape[0]
+        # Per row and step: the logits in the model's dtype and the float scores picked from.
+        logits_bytes = vocab * (self._torch.finfo(self.torch_dtype).bits // 8 + 4)
+        row_bytes = kv_bytes_per_token(self.net, self.device) * row_tokens + logits_bytes
+        self.capacity = rows_that_fit(
+            self.settings.max_batch_size, total_bytes, reserved_bytes, row_bytes,
+            self.settings.gpu_memory_utilization, row_tokens,
+        )
+        if self._batcher is not None:
+            self._batcher.max_rows = self.capacity.rows
+        log.info("decode batch: at most %d pages (%s)", self.capacity.rows, self.capacity.reason)
+        return self.capacity
+
+    def _fit_batch_to_gpu_memory(self) -> None:
+        """Measure what a full prefill group of the widest pages needs beside the weights, then fit rows."""
+        from ..tasks import PROMPTS, Task
+
+        torch = self._torch
+        wide = EngineJob(
+            image=wide_page_png(WIDE_PAGE_TILES[-1], self._tile), task=Task.OCR, prompt=PROMPTS[Task.OCR],
+            max_new_tokens=2,
+        )
+        group = min(self.settings.prefill_batch_pages, self.settings.max_batch_size)
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        for result in self.run_batch([wide] * group):
+            if result.error is not None:
+                raise RuntimeError(f"memory measurement failed: {result.error}")
+        torch.cuda.synchronize()
+        total = torch.cuda.get_device_properties(torch.device(self.device)).total_memory
+        self.fit_batch(total, torch.cuda.max_memory_allocated())
 
     # -- continuous batching: the batcher's callbacks ------------------------------------------
 

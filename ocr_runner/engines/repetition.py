@@ -25,8 +25,16 @@ class WindowedNoRepeatNGram(LogitsProcessor):
         self.exempt = frozenset(exempt_token_ids)
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        return self.block(input_ids[:, -self.window :].tolist(), scores)
+
+    def block(self, histories: list[list[int]], scores: torch.FloatTensor) -> torch.FloatTensor:
+        """Ban, in row i of ``scores``, every token that would repeat an n-gram of ``histories[i]``
+        (each row's last ``window`` tokens). One indexed write for the whole batch: on a GPU a write
+        per row is a kernel launch per row and decode step."""
         n = self.ngram_size
-        for row, ids in enumerate(input_ids[:, -self.window :].tolist()):
+        rows: list[int] = []
+        columns: list[int] = []
+        for row, ids in enumerate(histories):
             if len(ids) < n:
                 continue
             prefix = ids[-(n - 1) :]
@@ -37,8 +45,10 @@ class WindowedNoRepeatNGram(LogitsProcessor):
                 if ids[start + n - 2] == last and ids[start : start + n - 1] == prefix
             }
             banned -= self.exempt
-            if banned:
-                scores[row, list(banned)] = -float("inf")
+            rows.extend([row] * len(banned))
+            columns.extend(banned)
+        if rows:
+            scores[rows, columns] = -float("inf")
         return scores
 
 

@@ -32,3 +32,10 @@ def test_rows_are_independent():
     guard = WindowedNoRepeatNGram(ngram_size=2, window=10)
     scores = guard(torch.tensor([[1, 2, 1], [3, 4, 5]]), torch.zeros(2, 8))
     assert scores[0, 2] == -float("inf") and not torch.isinf(scores[1]).any()
+
+
+def test_block_takes_histories_of_different_lengths_in_one_write():
+    guard = WindowedNoRepeatNGram(ngram_size=2, window=10)
+    histories = [[1, 2, 1, 3, 1], [4], [5, 6, 7, 5]]  # row 0: 2 and 3 followed 1; row 1: too short
+    scores = guard.block(histories, torch.zeros(3, 8))
+    assert {(r, c) for r, c in torch.isinf(scores).nonzero().tolist()} == {(0, 2), (0, 3), (2, 6)}
