@@ -8,7 +8,8 @@ vision encoder + prefill, per-step decode).
     python -m bench.fullsize /tmp/ocr2-random --device cuda
     python -m bench.engine_bench --model /tmp/ocr2-random --batch-sizes 1,8,32,64 --new-tokens 256,1024
 
-``--mixed 200:2000 --mixed-pages 256`` adds mixed output lengths: pages wanting between 200
+``--modes`` adds the cost of each resolution mode (prompt tokens, preprocessing, vision +
+prefill, decode step). ``--mixed 200:2000 --mixed-pages 256`` adds mixed output lengths: pages wanting between 200
 and 2,000 tokens, through static batches (each runs until its longest page finishes) and
 through continuous batching, in the same run. Results: bench/results/engine-<card>.json.
 """
@@ -142,6 +143,8 @@ def run(args: argparse.Namespace) -> dict:
             report["records"].append(record)
             print(json.dumps(record), flush=True)
             out.write_text(json.dumps(report, indent=2))
+    if args.modes:
+        report["modes"] = mode_scaling(engine, base, args)
     if args.mixed:
         report["mixed_lengths"] = mixed_lengths(engine, base, args)
         print(json.dumps(report["mixed_lengths"]), flush=True)
@@ -151,6 +154,41 @@ def run(args: argparse.Namespace) -> dict:
     except ImportError:
         print("matplotlib not installed: no plot (pip install -e '.[bench]')")
     return report
+
+
+def mode_scaling(engine, base: Settings, args: argparse.Namespace) -> list[dict]:
+    """Cost by resolution mode: one batch of the same pages in every mode the checkpoint supports,
+    each page forced to the same length, so only the image tokens and the vision work differ."""
+    tokens = args.new_tokens[0]
+    engine.settings = base.model_copy(update={"max_new_tokens": tokens, "min_new_tokens": tokens})
+    records = []
+    for mode in engine.supported_modes:
+        jobs = [
+            job.model_copy(update={"base_size": mode.base_size, "image_size": mode.image_size, "crop_mode": mode.crop_mode})
+            for job in jobs_for(args.mode_batch, [tokens])
+        ]
+        # Best of a few runs: one run on a shared machine is mostly noise at these sizes.
+        stages = min((profile_stages(engine, jobs) for _ in range(args.mode_repeats)), key=lambda s: s["prefill_s"])
+        seconds = float("inf")
+        for _ in range(args.mode_repeats):
+            started = time.perf_counter()
+            results = engine.run_batch(jobs)
+            seconds = min(seconds, time.perf_counter() - started)
+        record = {
+            "mode": f"{mode.base_size}/{mode.image_size}{' crop' if mode.crop_mode else ''}",
+            "batch_size": len(jobs),
+            "new_tokens": tokens,
+            "prompt_tokens": stages["prompt_tokens"],
+            "prep_s": round(stages["prep_s"], 3),
+            "prefill_s": round(stages["prefill_s"], 3),
+            "seconds": round(seconds, 2),
+            "pages_per_s": round(len(jobs) / seconds, 3),
+            "decode_step_ms": round(1000 * max(seconds - stages["prep_s"] - stages["prefill_s"], 0) / max(tokens - 1, 1), 2),
+            "errors": [r.error for r in results if r.error][:3],
+        }
+        records.append(record)
+        print(json.dumps(record), flush=True)
+    return records
 
 
 def mixed_lengths(engine, base: Settings, args: argparse.Namespace) -> dict:
@@ -233,6 +271,9 @@ def main() -> None:
     parser.add_argument("--mixed", type=lambda s: tuple(int(x) for x in s.split(":")), default=None)
     parser.add_argument("--mixed-batch", type=int, default=64, help="rows decoded together in the mixed run")
     parser.add_argument("--mixed-pages", type=int, default=0, help="pages in the mixed run (default: one batch)")
+    parser.add_argument("--modes", action="store_true", help="also: cost by resolution mode")
+    parser.add_argument("--mode-batch", type=int, default=8, help="pages per batch in the mode run")
+    parser.add_argument("--mode-repeats", type=int, default=3, help="runs per mode; the fastest is kept")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--plot", type=Path, default=None, help="only draw the PNG for an existing result JSON")
     args = parser.parse_args()

@@ -1,6 +1,7 @@
 """Pages per second for one multi-page PDF through a real `bentoml serve` (issue: documents).
 
     python -m bench.pdf_throughput --engine rapidocr --pages 20
+    python -m bench.pdf_throughput --engine tiny --pages 1,4,16 --new-tokens 32 --max-batch-size 16
 
 Writes bench/results/pdf-throughput-<host>-<engine>.json. Timings are for comparison on
 one machine, not targets: run both sides of a comparison in the same session.
@@ -36,32 +37,32 @@ def text_pages(count: int, lines_per_page: int = 18, seed: int = 0) -> list[list
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--engine", default="rapidocr")
-    parser.add_argument("--pages", type=int, default=20)
+    parser.add_argument("--engine", default="rapidocr", help="rapidocr, deepseek (with --model-name) or tiny")
+    parser.add_argument("--pages", type=lambda v: [int(x) for x in v.split(",")], default=[20],
+                        help="pages per PDF, one or a comma list (how cost grows with pages per request)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--max-batch-size", type=int, default=8)
+    parser.add_argument("--new-tokens", type=int, default=0, help="DeepSeek: force this many new tokens a page")
     parser.add_argument("--model-name", default=None)
+    parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
 
-    pdf = make_pdf(text_pages(args.pages))
-    env = {"ENGINE": args.engine, "MAX_BATCH_SIZE": str(args.max_batch_size), "CACHE_ENABLED": "false",
-           "MAX_PDF_PAGES": str(max(args.pages, 100))}
-    if args.model_name:
-        env["MODEL_NAME"] = args.model_name
+    env = {"ENGINE": "deepseek" if args.engine == "tiny" else args.engine, "MAX_BATCH_SIZE": str(args.max_batch_size),
+           "CACHE_ENABLED": "false", "MAX_PDF_PAGES": str(max(*args.pages, 100))}
+    if args.new_tokens:
+        env.update(MIN_NEW_TOKENS=str(args.new_tokens), MAX_NEW_TOKENS=str(args.new_tokens))
     with tempfile.TemporaryDirectory() as scratch:
+        if args.engine == "tiny":
+            from tests.tiny_checkpoint import build_tiny_checkpoint
+
+            args.model_name = str(build_tiny_checkpoint(Path(scratch) / "tiny"))
+        if args.model_name:
+            env["MODEL_NAME"] = args.model_name
         server = BentoServer(env, Path(scratch) / "server.log")
         try:
             server.wait_ready()
             health = httpx.get(server.url + "/health").json()
-            walls = []
-            for _ in range(args.repeats):
-                started = time.perf_counter()
-                response = httpx.post(server.url + "/ocr", json={"image_base64": base64.b64encode(pdf).decode()},
-                                      timeout=3600)
-                walls.append(time.perf_counter() - started)
-                response.raise_for_status()
-                data = response.json()
-                assert len(data["pages"]) == args.pages and not data["metadata"]["failed_pages"]
+            records = [time_pdf(server.url, pages, args.repeats) for pages in args.pages]
         finally:
             server.close()
     report = {
@@ -71,16 +72,38 @@ def main() -> None:
         "model": health["model"],
         "device": health["device"],
         "gpu_name": health["gpu_name"],
-        "pages": args.pages,
+        "batching": health.get("batching"),
         "max_batch_size": args.max_batch_size,
-        "wall_s": [round(w, 3) for w in walls],
-        "pages_per_s_median": round(args.pages / statistics.median(walls), 3),
-        "max_engine_batch": data["metadata"]["batch_size"],
+        "new_tokens": args.new_tokens or None,
+        "records": records,
     }
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"pdf-throughput-{platform.node()}-{health['engine']}.json"
+    out = args.out or RESULTS / f"pdf-throughput-{platform.node()}-{args.engine}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
+
+
+def time_pdf(url: str, pages: int, repeats: int) -> dict:
+    """One PDF of ``pages`` text pages through /ocr, ``repeats`` times: wall time and pages/s."""
+    pdf = base64.b64encode(make_pdf(text_pages(pages))).decode()
+    walls = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        response = httpx.post(url + "/ocr", json={"image_base64": pdf}, timeout=3600)
+        walls.append(time.perf_counter() - started)
+        response.raise_for_status()
+        data = response.json()
+        assert len(data["pages"]) == pages and not data["metadata"]["failed_pages"]
+    median = statistics.median(walls)
+    record = {
+        "pages": pages,
+        "wall_s": [round(w, 3) for w in walls],
+        "pages_per_s_median": round(pages / median, 3),
+        "seconds_per_page": round(median / pages, 3),
+        "max_engine_batch": data["metadata"]["batch_size"],
+    }
+    print(json.dumps(record), flush=True)
+    return record
 
 
 if __name__ == "__main__":

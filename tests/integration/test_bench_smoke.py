@@ -44,7 +44,7 @@ def test_engine_harness_reports_static_batching_waste(tiny_checkpoint, tmp_path)
     out = tmp_path / "engine.json"
     result = bench(
         "bench.engine_bench", "--model", str(tiny_checkpoint), "--batch-sizes", "1,3", "--new-tokens", "5",
-        "--mixed", "2:6", "--mixed-batch", "2", "--mixed-pages", "6", "--out", str(out),
+        "--mixed", "2:6", "--mixed-batch", "2", "--mixed-pages", "6", "--modes", "--mode-batch", "2", "--out", str(out),
     )
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(out.read_text())
@@ -56,3 +56,21 @@ def test_engine_harness_reports_static_batching_waste(tiny_checkpoint, tmp_path)
     assert 0 < mixed["static_batching_efficiency"] < 1
     assert mixed["static"]["pages_per_s"] > 0 and mixed["continuous"]["pages_per_s"] > 0
     assert out.with_suffix(".png").exists()
+    # Every mode the tiny OCR-2 supports, each with its own image-token count.
+    modes = report["modes"]
+    assert [m["mode"] for m in modes] == ["1024/768 crop", "768/768", "1024/1024"]
+    assert all(m["errors"] == [] and m["pages_per_s"] > 0 for m in modes)
+    assert len({m["prompt_tokens"] for m in modes}) == 3
+
+
+def test_pdf_harness_sweeps_pages_per_request(tmp_path):
+    out = tmp_path / "pdf.json"
+    result = bench(
+        "bench.pdf_throughput", "--engine", "tiny", "--pages", "1,3", "--repeats", "1", "--new-tokens", "3",
+        "--max-batch-size", "4", "--out", str(out),
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert report["engine"] == "deepseek" and report["batching"] == "continuous"
+    assert [(r["pages"], r["max_engine_batch"] <= 4) for r in report["records"]] == [(1, True), (3, True)]
+    assert all(r["pages_per_s_median"] > 0 for r in report["records"])
