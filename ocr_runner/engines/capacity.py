@@ -61,14 +61,24 @@ def longest_prompt_tokens(prepare: Callable[[list[Any], list[str], Any], Any], m
 
 
 def rows_that_fit(
-    cap: int, total_bytes: int, reserved_bytes: int, row_bytes: int, utilization: float, row_tokens: int
+    cap: int, total_bytes: int, reserved_bytes: int, row_bytes: int, utilization: float, row_tokens: int,
+    usable_bytes: int | None = None,
 ) -> BatchCapacity:
-    """The rows that fit in ``utilization`` of the card beside what is already reserved, at most ``cap``."""
-    budget = utilization * total_bytes - reserved_bytes
+    """The rows that fit in ``utilization`` of the card beside what is already reserved, at most ``cap``.
+
+    ``usable_bytes``, when known, is what this process can still reach (the card's free memory plus
+    what its allocator holds): less than the share when other processes use the card.
+    """
+    limit = utilization * total_bytes
+    where = f"{utilization:.0%} of {total_bytes / GiB:.1f} GiB"
+    if usable_bytes is not None and usable_bytes < limit:
+        limit = usable_bytes
+        where = f"{usable_bytes / GiB:.1f} GiB this process can reach of {total_bytes / GiB:.1f} GiB"
+    budget = limit - reserved_bytes
     fit = int(budget // row_bytes) if budget > 0 else 0
-    where = (
-        f"{utilization:.0%} of {total_bytes / GiB:.1f} GiB, {reserved_bytes / GiB:.1f} GiB of it for weights and "
-        f"activations, {row_bytes / 2**20:.0f} MiB a row of {row_tokens:,} tokens"
+    where += (
+        f", {reserved_bytes / GiB:.1f} GiB of it for weights and activations,"
+        f" {row_bytes / 2**20:.0f} MiB a row of {row_tokens:,} tokens"
     )
     if fit >= cap:
         return BatchCapacity(cap, f"MAX_BATCH_SIZE ({fit} rows would fit in GPU memory: {where})", row_bytes)

@@ -163,9 +163,10 @@ class DeepseekEngine(Engine):
 
     # -- decode batch size from GPU memory -----------------------------------------------------
 
-    def fit_batch(self, total_bytes: int, reserved_bytes: int) -> BatchCapacity:
+    def fit_batch(self, total_bytes: int, reserved_bytes: int, usable_bytes: int | None = None) -> BatchCapacity:
         """Lower the continuous batch's rows to what fits beside ``reserved_bytes`` on a card of
-        ``total_bytes``, each row as wide as the longest prompt plus MAX_NEW_TOKENS (see ``capacity``)."""
+        ``total_bytes`` (of which this process reaches ``usable_bytes``), each row as wide as the
+        longest prompt plus MAX_NEW_TOKENS (see ``capacity``)."""
         from ..tasks import PROMPTS
 
         prompt_tokens = longest_prompt_tokens(
@@ -178,7 +179,7 @@ class DeepseekEngine(Engine):
         row_bytes = kv_bytes_per_token(self.net, self.device) * row_tokens + logits_bytes
         self.capacity = rows_that_fit(
             self.settings.max_batch_size, total_bytes, reserved_bytes, row_bytes,
-            self.settings.gpu_memory_utilization, row_tokens,
+            self.settings.gpu_memory_utilization, row_tokens, usable_bytes,
         )
         if self._batcher is not None:
             self._batcher.max_rows = self.capacity.rows
@@ -195,14 +196,17 @@ class DeepseekEngine(Engine):
             max_new_tokens=2,
         )
         group = min(self.settings.prefill_batch_pages, self.settings.max_batch_size)
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
+        device = torch.device(self.device)
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
         for result in self.run_batch([wide] * group):
             if result.error is not None:
                 raise RuntimeError(f"memory measurement failed: {result.error}")
-        torch.cuda.synchronize()
-        total = torch.cuda.get_device_properties(torch.device(self.device)).total_memory
-        self.fit_batch(total, torch.cuda.max_memory_allocated())
+        torch.cuda.synchronize(device)
+        free, total = torch.cuda.mem_get_info(device)
+        # Another process on the card leaves less than the share: free memory plus what our allocator holds.
+        usable = free + torch.cuda.memory_reserved(device)
+        self.fit_batch(total, torch.cuda.max_memory_allocated(device), usable)
 
     # -- continuous batching: the batcher's callbacks ------------------------------------------
 

@@ -64,6 +64,9 @@ def test_rows_that_fit_respect_the_cap_and_the_card():
     assert on_h100.reason.startswith("GPU memory: 90% of 80.0 GiB")
     assert rows_that_fit(64, 80 * GiB, 21 * GiB, row, 0.9, 2149).rows == 64
     assert rows_that_fit(64, 80 * GiB, 21 * GiB, row, 0.9, 2149).reason.startswith("MAX_BATCH_SIZE (414 rows")
+    # Another process holds 30 GiB of the card: only what this one can still reach counts.
+    shared = rows_that_fit(512, 80 * GiB, 21 * GiB, row, 0.9, 2149, usable_bytes=50 * GiB)
+    assert shared.rows == int(29 * GiB // row) and "50.0 GiB this process can reach" in shared.reason
     starved = rows_that_fit(64, 24 * GiB, 22 * GiB, row, 0.9, 2149)
     assert starved.rows == 1 and "not even one row" in starved.reason
 

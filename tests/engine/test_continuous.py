@@ -183,3 +183,52 @@ def test_v1_checkpoint_reads_the_same_continuously(tiny_v1_settings, images):
     engine = create_engine(tiny_v1_settings.model_copy(update={"batching": "continuous", "max_batch_size": 2}))
     jobs = [job(images[i], max_new_tokens=limit) for i, limit in enumerate([6, 2, 4, 1])]
     assert readings(engine.run_batch(jobs)) == readings([static.run_batch([j])[0] for j in jobs])
+
+
+def generate_logits(engine, page_job, tokens: int) -> list[torch.Tensor]:
+    """The raw logits of every step of ``generate`` for one page alone, with the engine's own inputs."""
+    from transformers import LogitsProcessorList
+
+    from ocr_runner.images import load_image
+
+    image = load_image(page_job.image, max_pixels=engine.settings.max_image_pixels)
+    inputs = dict(engine._preprocess([image], [page_job.prompt], engine._mode(page_job)))
+    with torch.inference_mode():
+        inputs["mm_encoder_outputs"] = {"image": engine._encode_images(inputs)}
+        output = engine.net.generate(
+            **inputs, max_new_tokens=tokens, min_new_tokens=tokens, do_sample=False, pad_token_id=engine._pad_id,
+            eos_token_id=engine._eos_id, logits_processor=LogitsProcessorList([engine._repetition_guard]),
+            output_logits=True, return_dict_in_generate=True,
+        )
+    return [step[0].float() for step in output.logits]
+
+
+@pytest.mark.parametrize("family", ["ocr2", "v1"])
+def test_every_step_computes_the_logits_generate_does(family, request, images, monkeypatch):
+    # Equal tokens are a weak check on a tiny random model: a small error (a position id off by one
+    # moved these logits by 5e-4) rarely flips a greedy pick. Compare the logits themselves.
+    from ocr_runner.engines.continuous import ContinuousBatcher
+
+    settings = request.getfixturevalue("tiny_settings" if family == "ocr2" else "tiny_v1_settings")
+    static_engine = create_engine(settings.model_copy(update={"batching": "static", "max_new_tokens": 24}))
+    seen: dict[int, list[torch.Tensor]] = {}
+    advance = ContinuousBatcher._advance
+
+    def record(self, rows, logits):
+        for sequence, row in zip(rows, logits):
+            seen.setdefault(id(sequence.future), []).append(row.float().clone())
+        return advance(self, rows, logits)
+
+    monkeypatch.setattr(ContinuousBatcher, "_advance", record)
+    engine = continuous(settings, max_batch_size=2, min_new_tokens=24)
+    limits = [5, 12, 9]  # the third page joins when the first leaves, beside a row already decoding
+    jobs = [job(images[i], max_new_tokens=limit) for i, limit in zip((3, 0, 2), limits)]
+    futures = engine.submit(jobs)
+    for future in futures:
+        assert future.result(WAIT_S).error is None
+    for future, page_job, limit in zip(futures, jobs, limits):
+        expected = generate_logits(static_engine, page_job, limit)
+        steps = seen[id(future)]
+        assert len(steps) == len(expected) == limit
+        worst = max(float((got - want).abs().max()) for got, want in zip(steps, expected))
+        assert worst < 2e-5, worst

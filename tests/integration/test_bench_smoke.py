@@ -18,7 +18,8 @@ def bench(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
 def test_service_harness_runs_every_configuration(tmp_path):
     result = bench(
         "bench.serve_bench", "--engine", "tiny", "--mixed-tokens", "2:6", "--concurrency", "1,3",
-        "--min-requests", "3", "--max-batch-size", "4", "--warmup-requests", "2", "--machine", "smoke", "--out-dir", str(tmp_path),
+        "--min-requests", "3", "--max-batch-size", "4", "--warmup-requests", "2", "--baseline-max-requests", "2",
+        "--machine", "smoke", "--out-dir", str(tmp_path),
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     report = json.loads((tmp_path / "serve-smoke-tiny.json").read_text())
@@ -26,10 +27,11 @@ def test_service_harness_runs_every_configuration(tmp_path):
     assert {name: (c["max_batch_size"], c["batching"]) for name, c in configurations.items()} == {
         "continuous": (4, "continuous"), "static": (4, "static"), "baseline": (1, "static"),
     }
-    for configuration in configurations.values():
+    for name, configuration in configurations.items():
         assert [level["concurrency"] for level in configuration["levels"]] == [1, 3]
         for level in configuration["levels"]:
-            assert level["answered"] == level["requests"] == 3 and level["failures"] == {}
+            expected = 2 if name == "baseline" else 3  # --baseline-max-requests caps one-at-a-time's levels
+            assert level["answered"] == level["requests"] == expected and level["failures"] == {}
             assert level["output_tokens_per_s"] > 0 and level["p50_s"] <= level["p95_s"] <= level["p99_s"]
             assert level["peak_rss_mb"] > 100
     # One at a time really is one at a time.
