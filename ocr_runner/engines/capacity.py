@@ -5,7 +5,9 @@ history in it: rows x (longest prompt + MAX_NEW_TOKENS) x bytes per cached token
 Everything else the engine holds (weights, one prefill group's activations, a vision-encoder
 chunk) is measured once at start-up. MAX_BATCH_SIZE is the cap; on CUDA the engine lowers it to
 the rows that fit in GPU_MEMORY_UTILIZATION of the card, so a large cap on a small card means
-fewer rows, not an out-of-memory error halfway through a page.
+fewer rows, not an out-of-memory error halfway through a page. The share left over covers the
+transient copies of one layer's keys or values that joining, dropping and appending make (for
+OCR-2, 1/24 of the cache) and the allocator's fragmentation.
 """
 
 from __future__ import annotations

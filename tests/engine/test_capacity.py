@@ -38,6 +38,9 @@ def test_kv_bytes_per_token_of_the_v1_model(tiny_v1_settings):
     head_dim = TEXT["hidden_size"] // TEXT["num_attention_heads"]
     expected = TEXT["num_hidden_layers"] * 2 * TEXT["num_key_value_heads"] * head_dim * 4
     assert kv_bytes_per_token(engine.net, "cpu") == expected
+    # v1's own processor takes the widest page in every mode (its crop mode tiles up to 9).
+    capacity = engine.fit_batch(total_bytes=2**50, reserved_bytes=0)
+    assert capacity.rows == tiny_v1_settings.max_batch_size and capacity.row_bytes > expected
 
 
 def test_the_longest_prompt_is_the_largest_tile_grid(static_engine):
