@@ -114,7 +114,10 @@ def run(args: argparse.Namespace) -> dict:
     out = args.out or RESULTS / f"engine-{card.replace(' ', '-').lower()}.json"
     for new_tokens in args.new_tokens:
         engine.settings = base.model_copy(update={"max_new_tokens": new_tokens, "min_new_tokens": new_tokens})
-        for batch_size, batching in [(b, m) for b in args.batch_sizes for m in args.batching]:
+        paths = [(m, room) for m in args.batching for room in (args.kv_rooms if m == "continuous" else [0])]
+        for batch_size, (batching, kv_room) in [(b, p) for b in args.batch_sizes for p in paths]:
+            if engine.continuous:
+                engine._batcher.kv_room = kv_room
             jobs = jobs_for(batch_size, [new_tokens])
             stages = profile_stages(engine, jobs)
             if torch.cuda.is_available():
@@ -127,6 +130,7 @@ def run(args: argparse.Namespace) -> dict:
             decode_steps = max(new_tokens - 1, 1)
             record = {
                 "batching": batching,
+                "kv_room": kv_room,
                 "batch_size": batch_size,
                 "new_tokens": new_tokens,
                 "seconds": round(seconds, 2),
@@ -239,14 +243,18 @@ def plot(report: dict, path: Path) -> None:
     if "before_fixes" in report:
         series.append((" before fixes", report["before_fixes"]["records"]))
     for suffix, records in series:
+        paths = sorted({(r.get("batching", "static"), r.get("kv_room", 0)) for r in records})
         for tokens in sorted({r["new_tokens"] for r in records}):
-            for batching in sorted({r.get("batching", "static") for r in records}):
+            for batching, room in paths:
                 points = sorted(
                     (r["batch_size"], r["pages_per_s"]) for r in records
-                    if r["new_tokens"] == tokens and r.get("batching", "static") == batching
+                    if r["new_tokens"] == tokens and (r.get("batching", "static"), r.get("kv_room", 0)) == (batching, room)
                 )
+                if not points:
+                    continue
                 style = ":" if suffix else ("-" if batching == "continuous" else "--")
-                axis.plot(*zip(*points), style, marker="o", label=f"{tokens} new tokens, {batching}{suffix}")
+                name = f"{batching}, KV room {room}" if room else batching
+                axis.plot(*zip(*points), style, marker="o", label=f"{tokens} new tokens, {name}{suffix}")
     axis.set_xscale("log", base=2)
     axis.set_xlabel("pages per batch")
     axis.set_ylabel("pages/s")
@@ -268,6 +276,8 @@ def main() -> None:
     parser.add_argument("--new-tokens", type=lambda s: [int(x) for x in s.split(",")], default=[256, 1024])
     parser.add_argument("--batching", type=lambda s: s.split(","), default=["continuous", "static"],
                         help="engine paths to time in the batch-size sweep")
+    parser.add_argument("--kv-rooms", type=lambda s: [int(x) for x in s.split(",")], default=[0],
+                        help="continuous path: KV_CACHE_ROOM values to time (0: transformers' cache, copied every step)")
     parser.add_argument("--mixed", type=lambda s: tuple(int(x) for x in s.split(":")), default=None)
     parser.add_argument("--mixed-batch", type=int, default=64, help="rows decoded together in the mixed run")
     parser.add_argument("--mixed-pages", type=int, default=0, help="pages in the mixed run (default: one batch)")

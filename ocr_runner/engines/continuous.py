@@ -67,6 +67,7 @@ class ContinuousBatcher:
         max_rows: int,
         max_waiting: int,
         max_admit: int | None = None,
+        kv_room: int = 0,
         guard: Callable[[list[list[int]], torch.Tensor], torch.Tensor] | None = None,
         guard_window: int = 0,
         on_step: Callable[[int, int], None] | None = None,
@@ -76,6 +77,7 @@ class ContinuousBatcher:
         self.max_rows = max_rows  # read at every admission, so it may be changed while running
         # Newcomers prefilled together at most: bounds prefill activations and the pause it puts on decoding.
         self.max_admit = max_admit or max_rows
+        self.kv_room = kv_room  # >0: the cache grows in place, this many tokens at a time (kv_rows.RoomyLayer)
         self._max_waiting = max_waiting
         self._guard, self._guard_window = guard, guard_window
         self._on_step = on_step
@@ -189,7 +191,7 @@ class ContinuousBatcher:
             sequence.position = int(length)
             sequence.admitted_at = now
         kv = KvRows(output.cache, mask.long())
-        self._kv = kv if self._kv is None else self._kv.join(kv)
+        self._kv = KvRows(kv.cache, kv.mask, self.kv_room) if self._kv is None else self._kv.join(kv)
         self._active.extend(group)
         self._advance(group, output.logits[:, -1, :])
 

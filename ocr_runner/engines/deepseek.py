@@ -76,6 +76,7 @@ class DeepseekEngine(Engine):
             self._batcher = ContinuousBatcher(
                 self.net, self._encode_group, self._finish_sequence, self._fail_sequence,
                 eos_id=self._eos_id, max_rows=settings.max_batch_size, max_admit=settings.prefill_batch_pages,
+                kv_room=settings.kv_cache_room,
                 max_waiting=settings.max_waiting_pages or 16 * settings.max_batch_size,
                 guard=guard.block if guard else None, guard_window=guard.window if guard else 0,
                 on_step=self._observe_step,
@@ -172,7 +173,7 @@ class DeepseekEngine(Engine):
         prompt_tokens = longest_prompt_tokens(
             self._thread_backend().prepare_inputs, self.supported_modes, self._tile, PROMPTS.values()
         )
-        row_tokens = prompt_tokens + self.settings.max_new_tokens
+        row_tokens = prompt_tokens + self.settings.max_new_tokens + self.settings.kv_cache_room
         vocab = self.net.get_output_embeddings().weight.shape[0]
         # Per row and step: the logits in the model's dtype and the float scores picked from.
         logits_bytes = vocab * (self._torch.finfo(self.torch_dtype).bits // 8 + 4)

@@ -14,16 +14,60 @@ import torch
 from transformers.cache_utils import DynamicCache, DynamicLayer
 
 
+class RoomyLayer(DynamicLayer):
+    """A dynamic layer whose keys and values sit in buffers with room for ``room`` more tokens.
+
+    ``DynamicLayer`` copies the whole layer (``torch.cat``) on every decode step; here a step
+    writes its column in place and the buffer grows by ``room`` columns when full. ``keys`` and
+    ``values`` stay plain attributes (views of the filled part), so code that assigns them, as
+    the row surgery below does, works unchanged: the next update copies them into a new buffer.
+    """
+
+    def __init__(self, keys: torch.Tensor, values: torch.Tensor, room: int) -> None:
+        super().__init__()
+        self.room = room
+        self.device = keys.device
+        self.is_initialized = True
+        self._store(keys, values)
+
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs):
+        filled = self.keys.shape[-2]
+        end = filled + key_states.shape[-2]
+        if self.keys is not self._filled_keys or self.values is not self._filled_values or end > self._capacity:
+            self._store(torch.cat([self.keys, key_states], dim=-2), torch.cat([self.values, value_states], dim=-2))
+        else:
+            self._key_buffer[:, :, filled:end] = key_states
+            self._value_buffer[:, :, filled:end] = value_states
+            self._view(end)
+        return self.keys, self.values
+
+    def _store(self, keys: torch.Tensor, values: torch.Tensor) -> None:
+        length = keys.shape[-2]
+        self._capacity = length + self.room
+        self._key_buffer = keys.new_empty(*keys.shape[:2], self._capacity, keys.shape[-1])
+        self._value_buffer = values.new_empty(*values.shape[:2], self._capacity, values.shape[-1])
+        self._key_buffer[:, :, :length] = keys
+        self._value_buffer[:, :, :length] = values
+        self._view(length)
+
+    def _view(self, length: int) -> None:
+        self.keys = self._filled_keys = self._key_buffer[:, :, :length]
+        self.values = self._filled_values = self._value_buffer[:, :, :length]
+
+
 @dataclass
 class KvRows:
     cache: DynamicCache
     mask: torch.Tensor  # (rows, length): 1 where a cached column is a real token of that row
+    room: int = 0  # >0: layers keep room for this many more tokens (RoomyLayer) instead of copying every step
 
     def __post_init__(self) -> None:
-        for layer in self.cache.layers:
+        for index, layer in enumerate(self.cache.layers):
             # Sliding-window and quantised layers keep state that row surgery would break.
-            if type(layer) is not DynamicLayer:
+            if type(layer) not in (DynamicLayer, RoomyLayer):
                 raise TypeError(f"continuous batching needs plain dynamic cache layers, not {type(layer).__name__}")
+            if self.room and type(layer) is DynamicLayer and layer.is_initialized:
+                self.cache.layers[index] = RoomyLayer(layer.keys, layer.values, self.room)
 
     @property
     def rows(self) -> int:
@@ -36,7 +80,7 @@ class KvRows:
         for layer, incoming in zip(mine.cache.layers, theirs.cache.layers):
             layer.keys = torch.cat([layer.keys, incoming.keys], dim=0)
             layer.values = torch.cat([layer.values, incoming.values], dim=0)
-        return KvRows(mine.cache, torch.cat([mine.mask, theirs.mask], dim=0))
+        return KvRows(mine.cache, torch.cat([mine.mask, theirs.mask], dim=0), self.room)
 
     def keep(self, rows: list[int]) -> KvRows:
         """Only ``rows``, in that order, without the leading columns none of them uses."""
@@ -47,7 +91,7 @@ class KvRows:
         for layer in self.cache.layers:
             layer.keys = layer.keys.index_select(0, index)[:, :, start:]
             layer.values = layer.values.index_select(0, index)[:, :, start:]
-        return KvRows(self.cache, mask[:, start:])
+        return KvRows(self.cache, mask[:, start:], self.room)
 
     def extend_mask(self) -> torch.Tensor:
         """The mask with one more real column, for the token the next step appends to every row."""
@@ -61,4 +105,4 @@ class KvRows:
         for layer in self.cache.layers:
             layer.keys = torch.nn.functional.pad(layer.keys, (0, 0, extra, 0))
             layer.values = torch.nn.functional.pad(layer.values, (0, 0, extra, 0))
-        return KvRows(self.cache, torch.nn.functional.pad(self.mask, (extra, 0), value=0))
+        return KvRows(self.cache, torch.nn.functional.pad(self.mask, (extra, 0), value=0), self.room)

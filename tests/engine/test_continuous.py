@@ -203,11 +203,12 @@ def generate_logits(engine, page_job, tokens: int) -> list[torch.Tensor]:
     return [step[0].float() for step in output.logits]
 
 
-@pytest.mark.parametrize("family", ["ocr2", "v1"])
-def test_every_step_computes_the_logits_generate_does(family, request, images, monkeypatch):
+@pytest.mark.parametrize(("family", "kv_room"), [("ocr2", 0), ("ocr2", 4), ("v1", 0), ("v1", 4)])
+def test_every_step_computes_the_logits_generate_does(family, kv_room, request, images, monkeypatch):
     # Equal tokens are a weak check on a tiny random model: a small error (a position id off by one
     # moved these logits by 5e-4) rarely flips a greedy pick. Compare the logits themselves.
     from ocr_runner.engines.continuous import ContinuousBatcher
+    from ocr_runner.engines.kv_rows import RoomyLayer
 
     settings = request.getfixturevalue("tiny_settings" if family == "ocr2" else "tiny_v1_settings")
     static_engine = create_engine(settings.model_copy(update={"batching": "static", "max_new_tokens": 24}))
@@ -220,7 +221,10 @@ def test_every_step_computes_the_logits_generate_does(family, request, images, m
         return advance(self, rows, logits)
 
     monkeypatch.setattr(ContinuousBatcher, "_advance", record)
-    engine = continuous(settings, max_batch_size=2, min_new_tokens=24)
+    roomy_updates = []
+    update = RoomyLayer.update
+    monkeypatch.setattr(RoomyLayer, "update", lambda self, *a, **k: roomy_updates.append(1) or update(self, *a, **k))
+    engine = continuous(settings, max_batch_size=2, min_new_tokens=24, kv_cache_room=kv_room)
     limits = [5, 12, 9]  # the third page joins when the first leaves, beside a row already decoding
     jobs = [job(images[i], max_new_tokens=limit) for i, limit in zip((3, 0, 2), limits)]
     futures = engine.submit(jobs)
@@ -232,3 +236,4 @@ def test_every_step_computes_the_logits_generate_does(family, request, images, m
         assert len(steps) == len(expected) == limit
         worst = max(float((got - want).abs().max()) for got, want in zip(steps, expected))
         assert worst < 2e-5, worst
+    assert bool(roomy_updates) == bool(kv_room)  # the cache with room really served the steps

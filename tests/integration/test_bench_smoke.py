@@ -46,12 +46,13 @@ def test_engine_harness_reports_static_batching_waste(tiny_checkpoint, tmp_path)
     out = tmp_path / "engine.json"
     result = bench(
         "bench.engine_bench", "--model", str(tiny_checkpoint), "--batch-sizes", "1,3", "--new-tokens", "5",
-        "--mixed", "2:6", "--mixed-batch", "2", "--mixed-pages", "6", "--modes", "--mode-batch", "2", "--out", str(out),
+        "--mixed", "2:6", "--mixed-batch", "2", "--mixed-pages", "6", "--modes", "--mode-batch", "2", "--kv-rooms", "0,4", "--out", str(out),
     )
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(out.read_text())
-    assert [(r["batching"], r["batch_size"], r["output_tokens"], r["errors"]) for r in report["records"]] == [
-        ("continuous", 1, 5, []), ("static", 1, 5, []), ("continuous", 3, 15, []), ("static", 3, 15, []),
+    assert [(r["batching"], r["kv_room"], r["batch_size"], r["output_tokens"], r["errors"]) for r in report["records"]] == [
+        ("continuous", 0, 1, 5, []), ("continuous", 4, 1, 5, []), ("static", 0, 1, 5, []),
+        ("continuous", 0, 3, 15, []), ("continuous", 4, 3, 15, []), ("static", 0, 3, 15, []),
     ]
     mixed = report["mixed_lengths"]
     assert mixed["pages"] == 6 and mixed["useful_tokens"] < mixed["generated_tokens"]

@@ -50,7 +50,8 @@ def encode(group: list[PageSequence]) -> dict:
     }
 
 
-def test_every_row_is_fed_consecutive_positions_while_rows_join_and_leave():
+@pytest.mark.parametrize("kv_room", [0, 3], ids=["transformers-cache", "cache-with-room"])
+def test_every_row_is_fed_consecutive_positions_while_rows_join_and_leave(kv_room):
     net = PositionEcho()
     finished: dict[int, list[int]] = {}
 
@@ -61,7 +62,8 @@ def test_every_row_is_fed_consecutive_positions_while_rows_join_and_leave():
     def fail(sequence: PageSequence, reason: str) -> None:
         sequence.future.set_exception(RuntimeError(reason))
 
-    batcher = ContinuousBatcher(net, encode, finish, fail, eos_id=None, max_rows=3, max_waiting=64, max_admit=2)
+    batcher = ContinuousBatcher(net, encode, finish, fail, eos_id=None, max_rows=3, max_waiting=64, max_admit=2,
+                                 kv_room=kv_room)
     # Prompts of different lengths and outputs of different lengths: rows join a running batch
     # left-padded to another row's width, and finished rows leave it.
     pages = [page(length, limit) for length, limit in [(5, 9), (12, 3), (3, 14), (20, 6), (7, 1), (9, 11)]]

@@ -69,3 +69,39 @@ def test_refuses_cache_layers_it_cannot_cut():
     cache.layers.append(DynamicSlidingWindowLayer(sliding_window=4))
     with pytest.raises(TypeError, match="DynamicSlidingWindowLayer"):
         KvRows(cache, torch.ones(1, 1, dtype=torch.long))
+
+
+def test_a_roomy_layer_holds_what_a_dynamic_layer_does_and_writes_steps_in_place():
+    from transformers.cache_utils import DynamicLayer
+
+    from ocr_runner.engines.kv_rows import RoomyLayer
+
+    generator = torch.Generator().manual_seed(5)
+    start = torch.rand(2, HEADS, 4, DIM, generator=generator)
+    plain, roomy = DynamicLayer(), RoomyLayer(start, start + 1, room=3)
+    plain.update(start, start + 1)
+    buffers = []
+    for step in range(7):  # past the room: the buffer grows once and steps write in place again
+        new = torch.rand(plain.keys.shape[0], HEADS, 1, DIM, generator=generator)
+        want = plain.update(new, new + 1)
+        got = roomy.update(new, new + 1)
+        assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])
+        buffers.append(roomy.keys.untyped_storage().data_ptr())
+        if step == 3:  # row surgery assigns the tensors: the next step copies them into a new buffer
+            plain.keys, plain.values = plain.keys[[1]], plain.values[[1]]
+            roomy.keys, roomy.values = roomy.keys[[1]], roomy.values[[1]]
+    assert roomy.get_seq_length() == plain.get_seq_length() == 11
+    # Steps 0-2 fill the room in place; step 3 grows; step 4 re-stores after the surgery; 5-6 in place.
+    assert buffers[0] == buffers[1] == buffers[2] != buffers[3] != buffers[4] == buffers[5] == buffers[6]
+
+
+def test_rows_with_room_join_and_keep_like_plain_rows():
+    kv, real = rows_of([5, 2], seed=6)
+    roomy = KvRows(kv.cache, kv.mask, room=4)
+    newcomers, new_real = rows_of([7], seed=7)
+    joined = roomy.join(newcomers)
+    assert joined.room == 4
+    kept = joined.keep([2, 0])
+    for row, expected in zip(range(2), [new_real[0], real[0]]):
+        for got, want in zip(real_keys(kept, row), expected):
+            assert torch.equal(got, want)
