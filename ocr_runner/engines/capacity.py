@@ -12,14 +12,13 @@ OCR-2, 1/24 of the cache) and the allocator's fragmentation.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 GiB = 2**30
-# Tile grids of width:height k:1 reach every backend's largest tile count (OCR-2: 6, v1: 9).
-WIDE_PAGE_TILES = (1, 2, 3, 4, 6, 9)
+# Pages of k:1 and 1:k tiles reach every backend's largest tile grid (OCR-2: 6 tiles, v1: 9).
+TILE_COUNTS = (1, 2, 3, 4, 6, 9)
 
 
 @dataclass(frozen=True)
@@ -27,6 +26,13 @@ class BatchCapacity:
     rows: int
     reason: str
     row_bytes: int = 0  # the most one row may need: KV cache at full width plus its logits
+
+
+@dataclass(frozen=True)
+class WorstPage:
+    tokens: int  # prompt tokens, image tokens included
+    image: Any
+    prompt: str
 
 
 def kv_bytes_per_token(net: Any, device: str) -> int:
@@ -40,26 +46,29 @@ def kv_bytes_per_token(net: Any, device: str) -> int:
     return total // tokens
 
 
-def longest_prompt_tokens(prepare: Callable[[list[Any], list[str], Any], Any], modes: Iterable[Any],
-                          tile_pixels: int, prompts: Iterable[str]) -> int:
-    """The most prompt tokens (image tokens included) a page can take in any supported mode.
+def worst_page(prepare: Callable[[list[Any], list[str], Any], Any], modes: Iterable[Any],
+               tile_pixels: int, prompts: Iterable[str]) -> WorstPage:
+    """The most prompt tokens (image tokens included) a page can take in any supported mode, with
+    that page and prompt.
 
-    Wide pages of k tiles side by side give each crop mode its largest tile grid. Custom prompts
-    longer than the official ones are not covered; running out of memory then is handled by the
-    batcher (rows are preempted and retried).
+    Pages of k tiles side by side, or stacked, give each crop mode its largest tile grid (v1 adds
+    a newline token per row of patches, so stacked tiles cost a little more). Custom prompts longer
+    than the official ones are not covered; running out of memory then is handled by the batcher
+    (rows are preempted and retried).
     """
     from PIL import Image
 
     prompts = list(prompts)
-    longest = 0
+    worst = WorstPage(0, None, "")
     for mode in modes:
-        widths = WIDE_PAGE_TILES if mode.crop_mode else (1,)
-        for k in widths:
-            image = Image.new("RGB", (k * tile_pixels, tile_pixels), "white")
+        shapes = [(k, 1) for k in TILE_COUNTS] + [(1, k) for k in TILE_COUNTS] if mode.crop_mode else [(1, 1)]
+        for width, height in shapes:
+            image = Image.new("RGB", (width * tile_pixels, height * tile_pixels), "white")
             for prompt in prompts:
-                inputs = prepare([image], [prompt], mode)
-                longest = max(longest, int(inputs["input_ids"].shape[1]))
-    return longest
+                tokens = int(prepare([image], [prompt], mode)["input_ids"].shape[1])
+                if tokens > worst.tokens:
+                    worst = WorstPage(tokens, image, prompt)
+    return worst
 
 
 def rows_that_fit(
@@ -73,9 +82,11 @@ def rows_that_fit(
     """
     limit = utilization * total_bytes
     where = f"{utilization:.0%} of {total_bytes / GiB:.1f} GiB"
-    if usable_bytes is not None and usable_bytes < limit:
-        limit = usable_bytes
-        where = f"{usable_bytes / GiB:.1f} GiB this process can reach of {total_bytes / GiB:.1f} GiB"
+    headroom = (1 - utilization) * total_bytes  # fragmentation, transient copies, what the allocator does not see
+    if usable_bytes is not None and usable_bytes - headroom < limit:
+        limit = usable_bytes - headroom
+        where = (f"{usable_bytes / GiB:.1f} GiB this process can reach of {total_bytes / GiB:.1f} GiB, less "
+                 f"{headroom / GiB:.1f} GiB headroom")
     budget = limit - reserved_bytes
     fit = int(budget // row_bytes) if budget > 0 else 0
     where += (
@@ -88,12 +99,3 @@ def rows_that_fit(
         return BatchCapacity(1, f"GPU memory: not even one row of {row_tokens:,} tokens fits ({where}); "
                                 "lower MAX_NEW_TOKENS or raise GPU_MEMORY_UTILIZATION", row_bytes)
     return BatchCapacity(fit, f"GPU memory: {where}", row_bytes)
-
-
-def wide_page_png(tiles: int, tile_pixels: int) -> bytes:
-    """A white page of ``tiles`` tiles side by side: the largest tile grid, for measuring the worst case."""
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.new("RGB", (tiles * tile_pixels, tile_pixels), "white").save(buffer, format="PNG")
-    return buffer.getvalue()

@@ -168,8 +168,7 @@ class ContinuousBatcher:
         try:
             inputs = self._encode(group)
             mask = inputs["attention_mask"]
-            positions = (mask.long().cumsum(-1) - 1).masked_fill(mask == 0, 0)
-            output = self._net(**inputs, position_ids=positions, use_cache=True, logits_to_keep=1)
+            output = prefill(self._net, inputs)
         except Exception as exc:  # noqa: BLE001 - isolate the page at fault
             out_of_memory = is_out_of_memory(exc)
             if out_of_memory:
@@ -275,6 +274,13 @@ class ContinuousBatcher:
         for layer in self._kv.cache.layers:
             if layer.is_initialized:
                 layer.keys, layer.values = layer.keys[:, :, :length], layer.values[:, :, :length]
+
+
+def prefill(net: Any, inputs: dict[str, Any]) -> Any:
+    """The model's forward over left-padded prompts: their cache and each row's next-token logits."""
+    mask = inputs["attention_mask"]
+    positions = (mask.long().cumsum(-1) - 1).masked_fill(mask == 0, 0)
+    return net(**inputs, position_ids=positions, use_cache=True, logits_to_keep=1)
 
 
 def is_out_of_memory(exc: BaseException) -> bool:

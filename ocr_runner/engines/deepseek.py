@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -14,10 +15,8 @@ from ..images import load_image
 from ..modes import ResolutionMode, snap_mode
 from ..settings import Settings
 from .base import Engine, EngineBusy, EngineHealth, EngineJob, EngineResult
-from .capacity import (
-    WIDE_PAGE_TILES, BatchCapacity, kv_bytes_per_token, longest_prompt_tokens, rows_that_fit, wide_page_png,
-)
-from .continuous import ContinuousBatcher, PageSequence, failure_reason, is_out_of_memory
+from .capacity import BatchCapacity, WorstPage, kv_bytes_per_token, rows_that_fit, worst_page
+from .continuous import ContinuousBatcher, PageSequence, failure_reason, is_out_of_memory, prefill
 from .torch_env import cuda_available, gpu_name, resolve_device
 
 log = logging.getLogger(__name__)
@@ -168,12 +167,7 @@ class DeepseekEngine(Engine):
         """Lower the continuous batch's rows to what fits beside ``reserved_bytes`` on a card of
         ``total_bytes`` (of which this process reaches ``usable_bytes``), each row as wide as the
         longest prompt plus MAX_NEW_TOKENS (see ``capacity``)."""
-        from ..tasks import PROMPTS
-
-        prompt_tokens = longest_prompt_tokens(
-            self._thread_backend().prepare_inputs, self.supported_modes, self._tile, PROMPTS.values()
-        )
-        row_tokens = prompt_tokens + self.settings.max_new_tokens + self.settings.kv_cache_room
+        row_tokens = self._worst_page.tokens + self.settings.max_new_tokens + self.settings.kv_cache_room
         vocab = self.net.get_output_embeddings().weight.shape[0]
         # Per row and step: the logits in the model's dtype and the float scores picked from.
         logits_bytes = vocab * (self._torch.finfo(self.torch_dtype).bits // 8 + 4)
@@ -187,27 +181,34 @@ class DeepseekEngine(Engine):
         log.info("decode batch: at most %d pages (%s)", self.capacity.rows, self.capacity.reason)
         return self.capacity
 
-    def _fit_batch_to_gpu_memory(self) -> None:
-        """Measure what a full prefill group of the widest pages needs beside the weights, then fit rows."""
-        from ..tasks import PROMPTS, Task
+    @functools.cached_property
+    def _worst_page(self) -> WorstPage:
+        """The page and prompt with the most prompt tokens here (see ``capacity.worst_page``)."""
+        from ..tasks import PROMPTS
 
+        return worst_page(self._thread_backend().prepare_inputs, self.supported_modes, self._tile, PROMPTS.values())
+
+    def _fit_batch_to_gpu_memory(self) -> None:
+        """Measure what a full prefill group of the worst page needs beside the weights, in every mode,
+        then fit rows. Runs at start-up, before any request: the batcher's thread is idle meanwhile."""
         torch = self._torch
-        wide = EngineJob(
-            image=wide_page_png(WIDE_PAGE_TILES[-1], self._tile), task=Task.OCR, prompt=PROMPTS[Task.OCR],
-            max_new_tokens=2,
-        )
-        group = min(self.settings.prefill_batch_pages, self.settings.max_batch_size)
         device = torch.device(self.device)
-        torch.cuda.synchronize(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        for result in self.run_batch([wide] * group):
-            if result.error is not None:
-                raise RuntimeError(f"memory measurement failed: {result.error}")
-        torch.cuda.synchronize(device)
+        group = min(self.settings.prefill_batch_pages, self.settings.max_batch_size)
+        worst = self._worst_page
+        peak = 0
+        for mode in self.supported_modes:
+            inputs = self._preprocess([worst.image] * group, [worst.prompt] * group, mode)
+            torch.cuda.synchronize(device)
+            torch.cuda.reset_peak_memory_stats(device)
+            with torch.inference_mode():
+                output = prefill(self.net, self._device_inputs(inputs))
+            torch.cuda.synchronize(device)
+            peak = max(peak, torch.cuda.max_memory_allocated(device))
+            del output
         free, total = torch.cuda.mem_get_info(device)
         # Another process on the card leaves less than the share: free memory plus what our allocator holds.
         usable = free + torch.cuda.memory_reserved(device)
-        self.fit_batch(total, torch.cuda.max_memory_allocated(device), usable)
+        self.fit_batch(total, peak, usable)
 
     # -- continuous batching: the batcher's callbacks ------------------------------------------
 
@@ -225,8 +226,11 @@ class DeepseekEngine(Engine):
         )
 
     def _encode_group(self, group: list[PageSequence]) -> dict[str, Any]:
-        inputs = _concat_left_padded([s.inputs for s in group], self._pad_id).to(self.device, dtype=self.torch_dtype)
-        model_inputs = dict(inputs)
+        return self._device_inputs(_concat_left_padded([s.inputs for s in group], self._pad_id))
+
+    def _device_inputs(self, inputs) -> dict[str, Any]:
+        """Prepared inputs on the device, with the vision encoder's features in place of the pixels."""
+        model_inputs = dict(inputs.to(self.device, dtype=self.torch_dtype))
         model_inputs["mm_encoder_outputs"] = {"image": self._encode_images(model_inputs)}
         return model_inputs
 

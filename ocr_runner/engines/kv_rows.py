@@ -19,8 +19,9 @@ class RoomyLayer(DynamicLayer):
 
     ``DynamicLayer`` copies the whole layer (``torch.cat``) on every decode step; here a step
     writes its column in place and the buffer grows by ``room`` columns when full. ``keys`` and
-    ``values`` stay plain attributes (views of the filled part), so code that assigns them, as
-    the row surgery below does, works unchanged: the next update copies them into a new buffer.
+    ``values`` are views of the filled part. Assigning them, as the row surgery below does, lets
+    the buffer go at once (it must not be held beside the new tensors: that would be the whole
+    cache twice); the next update copies them into a fresh buffer.
     """
 
     def __init__(self, keys: torch.Tensor, values: torch.Tensor, room: int) -> None:
@@ -28,31 +29,45 @@ class RoomyLayer(DynamicLayer):
         self.room = room
         self.device = keys.device
         self.is_initialized = True
-        self._store(keys, values)
+        self._keys, self._values = keys, values
+        self._reserve(keys.shape[-2] + room)
+
+    @property
+    def keys(self) -> torch.Tensor | None:
+        return self._keys
+
+    @keys.setter
+    def keys(self, value: torch.Tensor | None) -> None:
+        self._keys, self._buffers = value, None
+
+    @property
+    def values(self) -> torch.Tensor | None:
+        return self._values
+
+    @values.setter
+    def values(self, value: torch.Tensor | None) -> None:
+        self._values, self._buffers = value, None
 
     def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs):
-        filled = self.keys.shape[-2]
+        filled = self._keys.shape[-2]
         end = filled + key_states.shape[-2]
-        if self.keys is not self._filled_keys or self.values is not self._filled_values or end > self._capacity:
-            self._store(torch.cat([self.keys, key_states], dim=-2), torch.cat([self.values, value_states], dim=-2))
-        else:
-            self._key_buffer[:, :, filled:end] = key_states
-            self._value_buffer[:, :, filled:end] = value_states
-            self._view(end)
-        return self.keys, self.values
+        if self._buffers is None or end > self._buffers[0].shape[-2]:
+            self._reserve(end + self.room)
+        keys, values = self._buffers
+        keys[:, :, filled:end] = key_states
+        values[:, :, filled:end] = value_states
+        self._keys, self._values = keys[:, :, :end], values[:, :, :end]
+        return self._keys, self._values
 
-    def _store(self, keys: torch.Tensor, values: torch.Tensor) -> None:
-        length = keys.shape[-2]
-        self._capacity = length + self.room
-        self._key_buffer = keys.new_empty(*keys.shape[:2], self._capacity, keys.shape[-1])
-        self._value_buffer = values.new_empty(*values.shape[:2], self._capacity, values.shape[-1])
-        self._key_buffer[:, :, :length] = keys
-        self._value_buffer[:, :, :length] = values
-        self._view(length)
-
-    def _view(self, length: int) -> None:
-        self.keys = self._filled_keys = self._key_buffer[:, :, :length]
-        self.values = self._filled_values = self._value_buffer[:, :, :length]
+    def _reserve(self, capacity: int) -> None:
+        """Fresh buffers of ``capacity`` columns holding the current keys and values."""
+        filled = self._keys.shape[-2]
+        keys = self._keys.new_empty(*self._keys.shape[:2], capacity, self._keys.shape[-1])
+        values = self._values.new_empty(*self._values.shape[:2], capacity, self._values.shape[-1])
+        keys[:, :, :filled] = self._keys
+        values[:, :, :filled] = self._values
+        self._buffers = (keys, values)
+        self._keys, self._values = keys[:, :, :filled], values[:, :, :filled]
 
 
 @dataclass

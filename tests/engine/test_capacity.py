@@ -7,7 +7,9 @@ import pytest
 from PIL import Image
 
 from ocr_runner.engines import create_engine
-from ocr_runner.engines.capacity import GiB, kv_bytes_per_token, longest_prompt_tokens, rows_that_fit
+from ocr_runner.engines import deepseek as deepseek_module
+from ocr_runner.engines.capacity import GiB, kv_bytes_per_token, rows_that_fit, worst_page
+from ocr_runner.engines.continuous import prefill
 from ocr_runner.tasks import PROMPTS
 from tests.engine.test_continuous import WAIT_S, PausedModel, alone, readings, wait_until_queued
 from tests.helpers import engine_job as job
@@ -38,26 +40,32 @@ def test_kv_bytes_per_token_of_the_v1_model(tiny_v1_settings):
     head_dim = TEXT["hidden_size"] // TEXT["num_attention_heads"]
     expected = TEXT["num_hidden_layers"] * 2 * TEXT["num_key_value_heads"] * head_dim * 4
     assert kv_bytes_per_token(engine.net, "cpu") == expected
-    # v1's own processor takes the widest page in every mode (its crop mode tiles up to 9).
+    # v1 tiles up to 9 and adds a newline token per row of patches: a tall page costs more than a wide one.
+    longest, page = engine._worst_page.tokens, engine._worst_page.image
+    crop = engine.supported_modes[0]
+    tall = max(engine.backend.prepare_inputs([page], [p], crop)["input_ids"].shape[1] for p in PROMPTS.values())
+    assert page.height > page.width and tall == longest
     capacity = engine.fit_batch(total_bytes=2**50, reserved_bytes=0)
     assert capacity.rows == tiny_v1_settings.max_batch_size and capacity.row_bytes > expected
 
 
 def test_the_longest_prompt_is_the_largest_tile_grid(static_engine):
     backend, tile = static_engine.backend, static_engine._tile
-    longest = longest_prompt_tokens(backend.prepare_inputs, static_engine.supported_modes, tile, PROMPTS.values())
+    worst = worst_page(backend.prepare_inputs, static_engine.supported_modes, tile, PROMPTS.values())
+    longest, page = worst.tokens, worst.image
     crop = static_engine.supported_modes[0]
     assert crop.crop_mode
 
     def tokens(width_tiles: float, height_tiles: float) -> int:
         image = Image.new("RGB", (int(width_tiles * tile), int(height_tiles * tile)), "white")
-        return int(backend.prepare_inputs([image], [PROMPTS[next(iter(PROMPTS))]], crop)["input_ids"].shape[1])
+        return max(int(backend.prepare_inputs([image], [p], crop)["input_ids"].shape[1]) for p in PROMPTS.values())
 
     # No page shape, wide, tall or square, takes more than the worst case found.
     shapes = [(k, 1) for k in range(1, 13)] + [(1, k) for k in range(1, 13)] + [(2, 3), (3, 2), (3, 3), (4, 4)]
     counts = {shape: tokens(*shape) for shape in shapes}
     assert max(counts.values()) <= longest
     assert counts[(1, 1)] < longest  # tiles add tokens: a one-tile page is not the worst case
+    assert tokens(page.width / tile, page.height / tile) == longest
 
 
 def test_rows_that_fit_respect_the_cap_and_the_card():
@@ -67,9 +75,10 @@ def test_rows_that_fit_respect_the_cap_and_the_card():
     assert on_h100.reason.startswith("GPU memory: 90% of 80.0 GiB")
     assert rows_that_fit(64, 80 * GiB, 21 * GiB, row, 0.9, 2149).rows == 64
     assert rows_that_fit(64, 80 * GiB, 21 * GiB, row, 0.9, 2149).reason.startswith("MAX_BATCH_SIZE (414 rows")
-    # Another process holds 30 GiB of the card: only what this one can still reach counts.
+    # Another process holds 30 GiB of the card: only what this one can still reach counts, less the headroom.
     shared = rows_that_fit(512, 80 * GiB, 21 * GiB, row, 0.9, 2149, usable_bytes=50 * GiB)
-    assert shared.rows == int(29 * GiB // row) and "50.0 GiB this process can reach" in shared.reason
+    assert shared.rows == int((50 - 8 - 21) * GiB // row)
+    assert "50.0 GiB this process can reach of 80.0 GiB, less 8.0 GiB headroom" in shared.reason
     starved = rows_that_fit(64, 24 * GiB, 22 * GiB, row, 0.9, 2149)
     assert starved.rows == 1 and "not even one row" in starved.reason
 
@@ -104,3 +113,26 @@ def test_newcomers_are_prefilled_a_few_at_a_time(tiny_settings, static_engine, i
     assert readings(results) == alone(static_engine, [job(images[0], max_new_tokens=20), *later], min_new_tokens=24)
     # Five waiting pages join two, two and one at a time, one decode step apart.
     assert paused.steps[:4] == [1, 3, 5, 6]
+
+
+def test_start_up_measures_a_full_prefill_group_in_every_mode(tiny_settings, monkeypatch):
+    """The CUDA start-up path, run on the CPU with the device's memory readings stood in for."""
+    import torch
+
+    engine = continuous(tiny_settings, max_batch_size=8, prefill_batch_pages=3)
+    shapes = []
+    monkeypatch.setattr(deepseek_module, "prefill", lambda net, inputs: shapes.append(inputs["input_ids"].shape)
+                        or prefill(net, inputs))
+    readings = {
+        "synchronize": None, "reset_peak_memory_stats": None, "max_memory_allocated": 30 * GiB,
+        "mem_get_info": (40 * GiB, 80 * GiB), "memory_reserved": 31 * GiB,
+    }
+    for name, value in readings.items():
+        monkeypatch.setattr(torch.cuda, name, lambda device=None, value=value: value)
+    engine._fit_batch_to_gpu_memory()
+    # One prefill of three worst-case pages per mode; the crop mode's prompt is the longest there is.
+    assert [shape[0] for shape in shapes] == [3] * len(engine.supported_modes)
+    assert max(shape[1] for shape in shapes) == engine._worst_page.tokens
+    # 40 GiB free + 31 held by this process, less 8 GiB headroom, is under 90% of 80: the shared card decides.
+    assert engine.capacity.rows == 8
+    assert "71.0 GiB this process can reach of 80.0 GiB, less 8.0 GiB headroom, 30.0 GiB of it" in engine.capacity.reason

@@ -105,3 +105,17 @@ def test_rows_with_room_join_and_keep_like_plain_rows():
     for row, expected in zip(range(2), [new_real[0], real[0]]):
         for got, want in zip(real_keys(kept, row), expected):
             assert torch.equal(got, want)
+
+
+def test_row_surgery_lets_the_old_buffer_go():
+    import weakref
+
+    from ocr_runner.engines.kv_rows import RoomyLayer
+
+    start = torch.rand(3, HEADS, 4, DIM)
+    layer = RoomyLayer(start, start + 1, room=8)
+    buffer = weakref.ref(layer._buffers[0])
+    layer.keys, layer.values = layer.keys[[0, 2]], layer.values[[0, 2]]  # as KvRows.keep assigns them
+    assert buffer() is None  # not held beside the new tensors until the next step
+    keys, _ = layer.update(torch.ones(2, HEADS, 1, DIM), torch.ones(2, HEADS, 1, DIM))
+    assert torch.equal(keys[:, :, :4], start[[0, 2]]) and bool((keys[:, :, 4] == 1).all())
