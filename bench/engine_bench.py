@@ -238,7 +238,16 @@ def plot(report: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axis = plt.subplots(figsize=(6.5, 4))
+    modes = report.get("modes")
+    fig, axes = plt.subplots(1, 2 if modes else 1, figsize=(11 if modes else 6.5, 4))
+    axis = axes[0] if modes else axes
+    if modes:  # cost by resolution mode: pages/s, with each mode's prompt tokens
+        bars = axes[1].bar([m["mode"] for m in modes], [m["pages_per_s"] for m in modes])
+        for bar, mode in zip(bars, modes):
+            axes[1].annotate(f"{mode['prompt_tokens']} prompt tokens", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                             ha="center", va="bottom", fontsize=8)
+        axes[1].set_ylabel("pages/s")
+        axes[1].set_title(f"by resolution mode, {modes[0]['batch_size']} pages x {modes[0]['new_tokens']} tokens")
     series = [("", report["records"])]
     if "before_fixes" in report:
         series.append((" before fixes", report["before_fixes"]["records"]))
