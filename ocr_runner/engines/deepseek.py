@@ -305,9 +305,8 @@ class DeepseekEngine(Engine):
 
         torch = self._torch
         limits = [self._token_limit(j) for j in jobs]
-        inputs = self._preprocess(images, [j.prompt for j in jobs], mode).to(self.device, dtype=self.torch_dtype)
+        inputs = self._preprocess(images, [j.prompt for j in jobs], mode)
         prompt_len = inputs["input_ids"].shape[1]
-        model_inputs = dict(inputs)
         generation: dict[str, Any] = {
             "max_new_tokens": max(limits),
             "do_sample": False,
@@ -320,8 +319,7 @@ class DeepseekEngine(Engine):
             generation["min_new_tokens"] = min(self.settings.min_new_tokens, max(limits))
         started = time.perf_counter()
         with self._lock, torch.inference_mode():  # the model serves one batch at a time, vision encoder included
-            model_inputs["mm_encoder_outputs"] = {"image": self._encode_images(model_inputs)}
-            output = self.net.generate(**model_inputs, **generation)
+            output = self.net.generate(**self._device_inputs(inputs), **generation)
         elapsed_ms = (time.perf_counter() - started) * 1000
         results = []
         for row, limit in zip(output[:, prompt_len:].tolist(), limits):

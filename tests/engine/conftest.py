@@ -2,6 +2,7 @@
 
 import pytest
 
+from ocr_runner.engines import create_engine
 from tests.helpers import encode, noise_image
 
 # Sizes chosen for different tile counts on the tiny models: OCR-2 (tile 192 px) 0, 2, 3 and 6
@@ -12,3 +13,9 @@ SIZES = [(100, 80), (600, 300), (300, 900), (1200, 800)]
 @pytest.fixture(scope="module")
 def images() -> list[bytes]:
     return [encode(noise_image(size, seed)) for seed, size in enumerate(SIZES)]
+
+
+@pytest.fixture(scope="module")
+def static_engine(tiny_settings):
+    """The tiny OCR-2 through static batches (one ``generate``): the reference continuous batching must equal."""
+    return create_engine(tiny_settings.model_copy(update={"batching": "static", "max_new_tokens": 24}))

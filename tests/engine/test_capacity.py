@@ -11,19 +11,10 @@ from ocr_runner.engines import deepseek as deepseek_module
 from ocr_runner.engines.capacity import GiB, kv_bytes_per_token, rows_that_fit, worst_page
 from ocr_runner.engines.continuous import prefill
 from ocr_runner.tasks import PROMPTS
-from tests.engine.test_continuous import WAIT_S, PausedModel, alone, readings, wait_until_queued
+from tests.engine.test_continuous import WAIT_S, PausedModel, alone, continuous, readings, wait_until_queued
 from tests.helpers import engine_job as job
 
 pytestmark = pytest.mark.engine
-
-
-@pytest.fixture(scope="module")
-def static_engine(tiny_settings):
-    return create_engine(tiny_settings.model_copy(update={"batching": "static", "max_new_tokens": 24}))
-
-
-def continuous(settings, **updates):
-    return create_engine(settings.model_copy(update={"batching": "continuous", "max_new_tokens": 24, **updates}))
 
 
 def test_kv_bytes_per_token_is_what_the_cache_holds(static_engine):

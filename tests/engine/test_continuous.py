@@ -17,11 +17,6 @@ pytestmark = pytest.mark.engine
 WAIT_S = 120
 
 
-@pytest.fixture(scope="module")
-def static_engine(tiny_settings):
-    return create_engine(tiny_settings.model_copy(update={"batching": "static", "max_new_tokens": 24}))
-
-
 def continuous(settings, **updates):
     return create_engine(settings.model_copy(update={"batching": "continuous", "max_new_tokens": 24, **updates}))
 
@@ -192,11 +187,10 @@ def generate_logits(engine, page_job, tokens: int) -> list[torch.Tensor]:
     from ocr_runner.images import load_image
 
     image = load_image(page_job.image, max_pixels=engine.settings.max_image_pixels)
-    inputs = dict(engine._preprocess([image], [page_job.prompt], engine._mode(page_job)))
+    inputs = engine._preprocess([image], [page_job.prompt], engine._mode(page_job))
     with torch.inference_mode():
-        inputs["mm_encoder_outputs"] = {"image": engine._encode_images(inputs)}
         output = engine.net.generate(
-            **inputs, max_new_tokens=tokens, min_new_tokens=tokens, do_sample=False, pad_token_id=engine._pad_id,
+            **engine._device_inputs(inputs), max_new_tokens=tokens, min_new_tokens=tokens, do_sample=False, pad_token_id=engine._pad_id,
             eos_token_id=engine._eos_id, logits_processor=LogitsProcessorList([engine._repetition_guard]),
             output_logits=True, return_dict_in_generate=True,
         )
