@@ -22,7 +22,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import Field
 
 from ocr_runner.cache import ResultCache
-from ocr_runner.engines import EngineBusy, EngineHealth, EngineJob, EngineResult, create_engine
+from ocr_runner.engines import EngineBusy, EngineHealth, EnginePage, EngineResult, create_engine
 from ocr_runner.engines.torch_env import nvidia_device_present, prefer_passive_openmp
 from ocr_runner.errors import ClientDisconnected, OCRError, UnprocessableRequest
 from ocr_runner.http.engine_client import call_with_reconnect
@@ -121,7 +121,7 @@ class OCREngine:
     if _continuous(settings):
 
         @bentoml.api
-        async def infer(self, jobs: list[EngineJob]) -> list[EngineResult]:
+        async def infer(self, jobs: list[EnginePage]) -> list[EngineResult]:
             if not self.engine.continuous:  # ENGINE=auto fell back to the CPU engine
                 return await asyncio.to_thread(self.engine.run_batch, jobs)
             try:
@@ -138,7 +138,7 @@ class OCREngine:
     else:
 
         @bentoml.api(**_batching(settings))
-        def infer(self, jobs: list[EngineJob]) -> list[EngineResult]:
+        def infer(self, jobs: list[EnginePage]) -> list[EngineResult]:
             return self.engine.run_batch(jobs)
 
     @bentoml.api
@@ -172,7 +172,7 @@ class DeepSeekOCR:
             on_failed=self.metrics.count_error,
         )
 
-    async def _infer(self, job: EngineJob) -> EngineResult:
+    async def _infer(self, job: EnginePage) -> EngineResult:
         self.metrics.engine_inflight.inc()
         try:
             [result] = await call_with_reconnect(lambda: self.engine.to_async.infer([job]))

@@ -24,7 +24,7 @@ import random
 import time
 from pathlib import Path
 
-from ocr_runner.engines.base import EngineJob
+from ocr_runner.engines.base import EnginePage
 from ocr_runner.settings import Settings
 from ocr_runner.tasks import PROMPTS, Task
 from tests.helpers import render_page
@@ -43,9 +43,9 @@ def page_png(seed: int, lines: int = 60) -> bytes:
     return buffer.getvalue()
 
 
-def jobs_for(count: int, new_tokens: list[int]) -> list[EngineJob]:
+def jobs_for(count: int, new_tokens: list[int]) -> list[EnginePage]:
     return [
-        EngineJob(image=page_png(i), task=Task.OCR, prompt=PROMPTS[Task.OCR], max_new_tokens=new_tokens[i % len(new_tokens)])
+        EnginePage(image=page_png(i), task=Task.OCR, prompt=PROMPTS[Task.OCR], max_new_tokens=new_tokens[i % len(new_tokens)])
         for i in range(count)
     ]
 
@@ -54,7 +54,7 @@ def gpu_peak_gib(torch) -> float | None:
     return round(torch.cuda.max_memory_allocated() / 2**30, 2) if torch.cuda.is_available() else None
 
 
-def prepared_inputs(engine, jobs: list[EngineJob]):
+def prepared_inputs(engine, jobs: list[EnginePage]):
     """The engine's own CPU preparation of one batch (decode, resize, tile, tokenise), still on the CPU."""
     from ocr_runner.images import load_image
     from ocr_runner.modes import ResolutionMode, snap_mode
@@ -80,7 +80,7 @@ def timed_generate(engine, inputs: dict, **generation) -> float:
     return time.perf_counter() - started
 
 
-def profile_stages(engine, jobs: list[EngineJob]) -> dict[str, float]:
+def profile_stages(engine, jobs: list[EnginePage]) -> dict[str, float]:
     """CPU preprocessing and vision+prefill (one generated token) for one batch, in seconds."""
     started = time.perf_counter()
     inputs = prepared_inputs(engine, jobs)

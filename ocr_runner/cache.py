@@ -7,10 +7,10 @@ import threading
 
 from cachetools import LRUCache
 
-from .engines.base import EngineJob, EngineResult
+from .engines.base import EnginePage, EngineResult
 
 
-def job_key(job: EngineJob) -> str:
+def job_key(job: EnginePage) -> str:
     digest = hashlib.sha256(job.image).hexdigest()
     return "|".join(
         str(part)
@@ -31,11 +31,11 @@ class ResultCache:
             maxsize=max_bytes, getsizeof=lambda r: 512 + len(r.text.encode())
         )
 
-    def get(self, job: EngineJob) -> EngineResult | None:
+    def get(self, job: EnginePage) -> EngineResult | None:
         with self._lock:
             return self._entries.get(job_key(job))
 
-    def put(self, job: EngineJob, result: EngineResult) -> None:
+    def put(self, job: EnginePage, result: EngineResult) -> None:
         if result.error is not None:
             return
         with self._lock:

@@ -20,12 +20,12 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from .errors import OCRError, Overloaded
+from .errors import ErrorCode, JobConflict, JobNotFound, OCRError, Overloaded
 
 log = logging.getLogger(__name__)
 ProgressCallback = Callable[[int, int], None]
 Runner = Callable[[ProgressCallback], Awaitable[Any]]
-FailureCallback = Callable[[str, int], None]  # (error_code, status) of a job that failed
+FailureCallback = Callable[[ErrorCode], None]  # the error code of a job that failed
 
 
 class JobState(str, Enum):
@@ -39,21 +39,8 @@ class JobState(str, Enum):
 FINISHED = {JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED}
 _INTERRUPTED = {
     "error": "interrupted: the server restarted before this job finished; submit it again",
-    "error_code": "interrupted",
-    "error_status": 503,
+    "error_code": ErrorCode.INTERRUPTED,
 }
-
-
-class JobNotFound(OCRError):
-    status = 404
-    code = "job_not_found"
-
-
-class JobConflict(OCRError):
-    """The job is not in a state that allows this (result of an unfinished job, cancel a finished one)."""
-
-    status = 409
-    code = "job_conflict"
 
 
 @dataclass
@@ -67,7 +54,6 @@ class JobRecord:
     updated_at: float = field(default_factory=time.time)
     error: str | None = None
     error_code: str | None = None
-    error_status: int | None = None
     result: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
@@ -75,7 +61,8 @@ class JobRecord:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> JobRecord:
-        return cls(**{**data, "state": JobState(data["state"])})
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}  # older journals had more
+        return cls(**{**known, "state": JobState(data["state"])})
 
 
 class JobStore:
@@ -120,7 +107,7 @@ class JobStore:
         record = self.get(job_id)
         if record.state in FINISHED:
             raise JobConflict(f"job {job_id} already {record.state.value}", field="job_id")
-        self._finish(record, JobState.CANCELLED, error="cancelled by the client", error_code="cancelled")
+        self._finish(record, JobState.CANCELLED, error="cancelled by the client", error_code=ErrorCode.CANCELLED)
         task = self._tasks.pop(job_id, None)
         if task is not None:
             task.cancel()
@@ -149,11 +136,11 @@ class JobStore:
                 self._finish(record, JobState.FAILED, **_INTERRUPTED)
             return
         except OCRError as exc:
-            self._finish(record, JobState.FAILED, error=exc.message, error_code=exc.code, error_status=exc.status)
+            self._finish(record, JobState.FAILED, error=exc.message, error_code=exc.code)
             return
         except Exception:  # noqa: BLE001 - a job must end in a state, never vanish
             log.exception("job %s failed", record.job_id)
-            self._finish(record, JobState.FAILED, error="internal error", error_code="internal_error", error_status=500)
+            self._finish(record, JobState.FAILED, error="internal error", error_code=ErrorCode.INTERNAL_ERROR)
             return
         finally:
             self._tasks.pop(record.job_id, None)
@@ -165,11 +152,11 @@ class JobStore:
     def _finish(self, record: JobRecord, state: JobState, **error: Any) -> None:
         record.state = state
         for key, value in error.items():
-            setattr(record, key, value)
+            setattr(record, key, value.value if isinstance(value, ErrorCode) else value)
         self._touch(record)
         if state is JobState.FAILED and self._on_failed is not None:
             # Nobody is answered an error when a job fails in the background: count it here.
-            self._on_failed(record.error_code or "internal_error", record.error_status or 500)
+            self._on_failed(ErrorCode(record.error_code or ErrorCode.INTERNAL_ERROR))
 
     def _touch(self, record: JobRecord) -> None:
         record.updated_at = time.time()

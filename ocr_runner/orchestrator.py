@@ -14,16 +14,16 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from .cache import ResultCache
-from .engines.base import EngineJob, EngineResult
+from .engines.base import EnginePage, EngineResult
 from .errors import EngineItemFailed, OCRError, Overloaded, PayloadTooLarge
-from .pipeline import DocumentRequest, PageOutcome, PreparedDocument, PreparedPage, assemble, error_response, page_result, prepare
+from .pipeline import DocumentRequest, PageOutcome, PreparedDocument, PreparedPage, assemble, page_result, prepare
 from .schemas import OCRResponse, PageResult
 from .settings import Settings
 
 log = logging.getLogger(__name__)
 # Jobs wait out engine overload (about ten minutes in all) instead of failing pages.
 PATIENT_BACKOFF_S = (1, 2, 4, 8, 15, 30, 60, 60, 120, 120, 180)
-Infer = Callable[[EngineJob], Awaitable[EngineResult]]
+Infer = Callable[[EnginePage], Awaitable[EngineResult]]
 ProgressCallback = Callable[[int, int], None]
 
 
@@ -70,7 +70,7 @@ class Orchestrator:
         outcomes = await asyncio.gather(*(tracked(page) for page in document.pages))
         return assemble(document, list(outcomes))
 
-    async def stream(self, document: PreparedDocument) -> AsyncIterator[PageResult | OCRResponse]:
+    async def stream(self, document: PreparedDocument) -> AsyncIterator[PageResult | OCRResponse | OCRError]:
         """Each page's result as soon as it finishes, then the assembled response (or its error)."""
         slots = self.page_slots()
 
@@ -91,10 +91,10 @@ class Orchestrator:
         try:
             yield assemble(document, [o for o in outcomes if o is not None])
         except OCRError as exc:
-            yield error_response(exc)
+            yield exc
 
-    async def run_many(self, requests: list[DocumentRequest | OCRError]) -> list[tuple[OCRResponse, int]]:
-        """Independent documents in order, each with its HTTP status; one failing leaves the rest.
+    async def run_many(self, requests: list[DocumentRequest | OCRError]) -> list[OCRResponse | OCRError]:
+        """Independent documents in order, each answered or with its error; one failing leaves the rest.
 
         Raises ``PayloadTooLarge`` when the documents together select more pages than one
         request may (``max_pdf_pages``); all of them share one request's page slots.
@@ -120,16 +120,16 @@ class Orchestrator:
             )
         slots = self.page_slots()
 
-        async def one(document: PreparedDocument | OCRError) -> tuple[OCRResponse, int]:
+        async def one(document: PreparedDocument | OCRError) -> OCRResponse | OCRError:
+            if isinstance(document, OCRError):
+                return document
             try:
-                if isinstance(document, OCRError):
-                    raise document
-                return await self.run_prepared(document, slots=slots), 200
+                return await self.run_prepared(document, slots=slots)
             except OCRError as exc:
-                return error_response(exc), exc.status
+                return exc
             except Exception:  # noqa: BLE001 - one item's bug must not fail the others
                 log.exception("batch item failed")
-                return error_response(EngineItemFailed("internal error on this item")), 500
+                return EngineItemFailed("internal error on this item")
 
         return list(await asyncio.gather(*(one(d) for d in documents)))
 

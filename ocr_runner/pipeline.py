@@ -12,8 +12,8 @@ import time
 from dataclasses import dataclass, field
 
 from .documents import Page, load_document
-from .engines.base import EngineJob, EngineResult
-from .errors import EngineItemFailed, InvalidInput, OCRError, UnprocessableRequest
+from .engines.base import EnginePage, EngineResult
+from .errors import EngineItemFailed, ErrorCode, OCRError, UnprocessableRequest, error_for
 from .figures import annotate, crop_figures, link_figures
 from .grounding import Box, extract_boxes, strip_grounding, tidy_markdown
 from .images import load_image
@@ -49,7 +49,7 @@ class DocumentRequest:
 @dataclass(frozen=True)
 class PreparedPage:
     page: Page
-    job: EngineJob
+    job: EnginePage
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,7 @@ def prepare(settings: Settings, request: DocumentRequest) -> PreparedDocument:
     pages = [
         PreparedPage(
             page,
-            EngineJob(
+            EnginePage(
                 image=page.image,
                 task=request.task,
                 prompt=prompt,
@@ -135,9 +135,12 @@ def prepare(settings: Settings, request: DocumentRequest) -> PreparedDocument:
 
 def outcome_error(result: EngineResult) -> OCRError:
     """The typed error for an engine result that carries one."""
-    if result.error_status and 400 <= result.error_status < 500:
-        return InvalidInput(result.error or "invalid image", field="image")
-    return EngineItemFailed(f"the engine failed on this image: {result.error}")
+    code = result.error_code or ErrorCode.ENGINE_FAILURE
+    if code is ErrorCode.ENGINE_FAILURE:
+        return EngineItemFailed(f"the engine failed on this image: {result.error}")
+    # The page's own fault (unreadable, rejected by the processor) or the engine's state (full): kept as is.
+    field = "image" if code in (ErrorCode.INVALID_INPUT, ErrorCode.UNPROCESSABLE) else None
+    return error_for(code, result.error or code.value, field=field)
 
 
 def page_result(
@@ -262,6 +265,3 @@ def _sum_or_none(values: list[int | None]) -> int | None:
     present = [v for v in values if v is not None]
     return sum(present) if present else None
 
-
-def error_response(exc: OCRError) -> OCRResponse:
-    return OCRResponse(success=False, error=exc.message, error_code=exc.code, field=exc.field)

@@ -116,11 +116,11 @@ def make_pdf(pages: list[list[str]], password: str | None = None) -> bytes:
 
 def engine_job(image: bytes, task=None, **mode):
     """An engine job for ``task`` (OCR by default) with the task's official prompt."""
-    from ocr_runner.engines import EngineJob
+    from ocr_runner.engines import EnginePage
     from ocr_runner.tasks import Task, build_prompt
 
     task = task or Task.OCR
-    return EngineJob(image=image, task=task, prompt=build_prompt(task, text_to_locate="x"), **mode)
+    return EnginePage(image=image, task=task, prompt=build_prompt(task, text_to_locate="x"), **mode)
 
 
 def run_with_settings(engine, jobs: list, **updates) -> list:

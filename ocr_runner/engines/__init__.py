@@ -1,6 +1,6 @@
 """OCR engines behind one batch-first interface; ``create_engine`` picks one from settings."""
 
-from .base import Engine, EngineBusy, EngineHealth, EngineJob, EngineResult
+from .base import Engine, EngineBusy, EngineHealth, EnginePage, EngineResult
 from .factory import create_engine
 
-__all__ = ["Engine", "EngineHealth", "EngineJob", "EngineResult", "create_engine"]
+__all__ = ["Engine", "EngineHealth", "EnginePage", "EngineResult", "create_engine"]

@@ -1,4 +1,4 @@
-"""The engine interface: a batch of jobs in, one result per job out, in order."""
+"""The engine interface: a batch of pages in, one result per page out, in order."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ from concurrent.futures import Future
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..errors import ErrorCode
 from ..tasks import Task
 
 
-class EngineJob(BaseModel):
-    """One image to read. Sent across the service boundary, so images travel as bytes."""
+class EnginePage(BaseModel):
+    """One page (an image) to read. Sent across the service boundary, so images travel as bytes."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -30,11 +31,11 @@ class EngineJob(BaseModel):
 
 
 class EngineResult(BaseModel):
-    """The raw output for one job, or the reason it failed (that job alone)."""
+    """The raw output for one page, or the reason it failed (that page alone)."""
 
     text: str = ""
     error: str | None = None
-    error_status: int | None = None
+    error_code: ErrorCode | None = None  # set with ``error``; the HTTP edge maps it to a status
     engine: str
     model: str
     effective_base_size: int | None = None
@@ -76,14 +77,14 @@ class Engine(abc.ABC):
     on_decode_step: Callable[[int, int], None] | None = None
 
     @abc.abstractmethod
-    def run_batch(self, jobs: list[EngineJob]) -> list[EngineResult]:
-        """Run every job; a job's failure is reported in its own result, never raised."""
+    def run_batch(self, pages: list[EnginePage]) -> list[EngineResult]:
+        """Run every page; a page's failure is reported in its own result, never raised."""
 
     @abc.abstractmethod
     def health(self) -> EngineHealth: ...
 
-    def submit(self, jobs: list[EngineJob]) -> list[Future]:
-        """Queue jobs and return at once, one future per job (continuous engines only).
+    def submit(self, pages: list[EnginePage]) -> list[Future]:
+        """Queue pages and return at once, one future per page (continuous engines only).
 
         Raises ``EngineBusy`` when the queue is full.
         """
@@ -92,5 +93,5 @@ class Engine(abc.ABC):
     def warmup(self) -> None:
         """Optional: run once before serving so the first request is not the slow one."""
 
-    def failed(self, message: str, status: int = 500) -> EngineResult:
-        return EngineResult(engine=self.name, model=self.model, error=message, error_status=status)
+    def failed(self, message: str, code: ErrorCode = ErrorCode.ENGINE_FAILURE) -> EngineResult:
+        return EngineResult(engine=self.name, model=self.model, error=message, error_code=code)

@@ -10,11 +10,11 @@ from collections import defaultdict
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from ..errors import OCRError
+from ..errors import ErrorCode, OCRError
 from ..images import load_image
 from ..modes import ResolutionMode, snap_mode
 from ..settings import Settings
-from .base import Engine, EngineBusy, EngineHealth, EngineJob, EngineResult
+from .base import Engine, EngineBusy, EngineHealth, EnginePage, EngineResult
 from .capacity import BatchCapacity, WorstPage, kv_bytes_per_token, rows_that_fit, worst_page
 from .continuous import ContinuousBatcher, PageSequence, failure_reason, is_out_of_memory, prefill
 from .torch_env import cuda_available, gpu_name, resolve_device
@@ -91,40 +91,40 @@ class DeepseekEngine(Engine):
     def continuous(self) -> bool:
         return self._batcher is not None
 
-    def submit(self, jobs: list[EngineJob]) -> list[Future]:
-        """Continuous batching: queue the pages and return at once, one future per job.
+    def submit(self, pages: list[EnginePage]) -> list[Future]:
+        """Continuous batching: queue the pages and return at once, one future per page.
 
         Raises ``EngineBusy`` when the queue is full. Pages are prepared (decoded, resized, tiled,
         tokenized) on the preprocessing threads, so the model's thread only sees ready inputs.
         """
         assert self._batcher is not None, "submit() needs BATCHING=continuous"
-        futures: list[Future] = [Future() for _ in jobs]
+        futures: list[Future] = [Future() for _ in pages]
         self._batcher.reserve(futures)
-        for job, future in zip(jobs, futures):
-            self._pool.submit(self._prepare_sequence, job, future)
+        for page, future in zip(pages, futures):
+            self._pool.submit(self._prepare_sequence, page, future)
         return futures
 
-    def run_batch(self, jobs: list[EngineJob]) -> list[EngineResult]:
+    def run_batch(self, pages: list[EnginePage]) -> list[EngineResult]:
         if self._batcher is not None:
             try:
-                return [future.result() for future in self.submit(jobs)]
+                return [future.result() for future in self.submit(pages)]
             except EngineBusy as exc:
-                return [self.failed(str(exc), 503) for _ in jobs]
-        return self.run_static(jobs)
+                return [self.failed(str(exc), ErrorCode.OVERLOADED) for _ in pages]
+        return self.run_static(pages)
 
-    def run_static(self, jobs: list[EngineJob]) -> list[EngineResult]:
-        """The jobs as one static batch: grouped by mode, one ``generate`` per group, whatever BATCHING says."""
-        results: list[EngineResult | None] = [None] * len(jobs)
+    def run_static(self, pages: list[EnginePage]) -> list[EngineResult]:
+        """The pages as one static batch: grouped by mode, one ``generate`` per group, whatever BATCHING says."""
+        results: list[EngineResult | None] = [None] * len(pages)
         groups: dict[ResolutionMode, list[tuple[int, Any]]] = defaultdict(list)
-        for index, job in enumerate(jobs):
+        for index, page in enumerate(pages):
             try:
-                image = load_image(job.image, max_pixels=self.settings.max_image_pixels)
+                image = load_image(page.image, max_pixels=self.settings.max_image_pixels)
             except Exception as exc:  # noqa: BLE001 - a bad item fails alone
                 results[index] = self._input_error(exc)
                 continue
-            groups[self._mode(job)].append((index, image))
+            groups[self._mode(page)].append((index, image))
         for mode, members in groups.items():
-            for index, result in self._run_group(mode, [jobs[i] for i, _ in members], members):
+            for index, result in self._run_group(mode, [pages[i] for i, _ in members], members):
                 results[index] = result
         return [r if r is not None else self.failed("no result produced") for r in results]
 
@@ -154,8 +154,8 @@ class DeepseekEngine(Engine):
 
         buffer = io.BytesIO()
         Image.new("RGB", (2 * self._tile, self._tile + self._tile // 2), "white").save(buffer, format="PNG")
-        job = EngineJob(image=buffer.getvalue(), task=Task.OCR, prompt=PROMPTS[Task.OCR], max_new_tokens=2)
-        for result in self.run_batch([job, job]):
+        page = EnginePage(image=buffer.getvalue(), task=Task.OCR, prompt=PROMPTS[Task.OCR], max_new_tokens=2)
+        for result in self.run_batch([page, page]):
             if result.error is not None:
                 raise RuntimeError(f"warm-up generation failed: {result.error}")
         if self._batcher is not None and self.device.startswith("cuda"):
@@ -212,17 +212,17 @@ class DeepseekEngine(Engine):
 
     # -- continuous batching: the batcher's callbacks ------------------------------------------
 
-    def _prepare_sequence(self, job: EngineJob, future: Future) -> None:
-        mode = self._mode(job)
+    def _prepare_sequence(self, page: EnginePage, future: Future) -> None:
+        mode = self._mode(page)
         try:
-            image = load_image(job.image, max_pixels=self.settings.max_image_pixels)
-            inputs = self._preprocess([image], [job.prompt], mode)
+            image = load_image(page.image, max_pixels=self.settings.max_image_pixels)
+            inputs = self._preprocess([image], [page.prompt], mode)
         except Exception as exc:  # noqa: BLE001 - a bad page fails alone
             _answer(future, self._input_error(exc))
             return
         prompt_ids = inputs["input_ids"][0].tolist()
         self._batcher.enqueue(
-            PageSequence(inputs, mode, self._token_limit(job), self.settings.min_new_tokens, prompt_ids, future)
+            PageSequence(inputs, mode, self._token_limit(page), self.settings.min_new_tokens, prompt_ids, future)
         )
 
     def _encode_group(self, group: list[PageSequence]) -> dict[str, Any]:
@@ -257,20 +257,20 @@ class DeepseekEngine(Engine):
 
     # -- internals -----------------------------------------------------------------------------
 
-    def _mode(self, job: EngineJob) -> ResolutionMode:
-        return snap_mode(ResolutionMode(job.base_size, job.image_size, job.crop_mode), self.supported_modes)
+    def _mode(self, page: EnginePage) -> ResolutionMode:
+        return snap_mode(ResolutionMode(page.base_size, page.image_size, page.crop_mode), self.supported_modes)
 
-    def _token_limit(self, job: EngineJob) -> int:
-        return min(job.max_new_tokens or self.settings.max_new_tokens, self.settings.max_new_tokens)
+    def _token_limit(self, page: EnginePage) -> int:
+        return min(page.max_new_tokens or self.settings.max_new_tokens, self.settings.max_new_tokens)
 
     def _input_error(self, exc: Exception) -> EngineResult:
-        """An unreadable image is a 400; one the model's processor rejects (e.g. a prompt with two
-        image tokens) a 422."""
+        """An unreadable image is invalid input; one the model's processor rejects (e.g. a prompt with
+        two image tokens) is unprocessable."""
         if isinstance(exc, OCRError):
-            return self.failed(exc.message, exc.status)
+            return self.failed(exc.message, exc.code)
         if isinstance(exc, _PreparationFailed):
-            return self.failed(f"input could not be prepared for the model: {exc}", 422)
-        return self.failed(f"image could not be read: {exc.__class__.__name__}", 400)
+            return self.failed(f"input could not be prepared for the model: {exc}", ErrorCode.UNPROCESSABLE)
+        return self.failed(f"image could not be read: {exc.__class__.__name__}", ErrorCode.INVALID_INPUT)
 
     def _decode(self, tokens: list[int]) -> str:
         return self.backend.tokenizer.decode([t for t in tokens if t not in self._strip_ids], skip_special_tokens=False)
@@ -282,10 +282,10 @@ class DeepseekEngine(Engine):
             backend = self._thread_state.backend = self.backend.for_thread()
         return backend
 
-    def _run_group(self, mode: ResolutionMode, jobs: list[EngineJob], members: list[tuple[int, Any]]):
+    def _run_group(self, mode: ResolutionMode, pages: list[EnginePage], members: list[tuple[int, Any]]):
         """Generate for a group; on failure (CUDA OOM included) split it in halves before failing any item."""
         try:
-            return list(zip([i for i, _ in members], self._generate(mode, jobs, [img for _, img in members])))
+            return list(zip([i for i, _ in members], self._generate(mode, pages, [img for _, img in members])))
         except Exception as exc:  # noqa: BLE001 - isolate the failing item instead of failing the batch
             if is_out_of_memory(exc):
                 self._torch.cuda.empty_cache()
@@ -296,16 +296,16 @@ class DeepseekEngine(Engine):
                 return [(members[0][0], self.failed(f"generation failed: {failure_reason(exc)}"))]
             half = len(members) // 2
             log.warning("batch of %d failed (%s); retrying as %d + %d", len(members), exc, half, len(members) - half)
-            return self._run_group(mode, jobs[:half], members[:half]) + self._run_group(
-                mode, jobs[half:], members[half:]
+            return self._run_group(mode, pages[:half], members[:half]) + self._run_group(
+                mode, pages[half:], members[half:]
             )
 
-    def _generate(self, mode: ResolutionMode, jobs: list[EngineJob], images: list[Any]) -> list[EngineResult]:
+    def _generate(self, mode: ResolutionMode, pages: list[EnginePage], images: list[Any]) -> list[EngineResult]:
         from transformers import LogitsProcessorList
 
         torch = self._torch
-        limits = [self._token_limit(j) for j in jobs]
-        inputs = self._preprocess(images, [j.prompt for j in jobs], mode)
+        limits = [self._token_limit(j) for j in pages]
+        inputs = self._preprocess(images, [j.prompt for j in pages], mode)
         prompt_len = inputs["input_ids"].shape[1]
         generation: dict[str, Any] = {
             "max_new_tokens": max(limits),
@@ -333,7 +333,7 @@ class DeepseekEngine(Engine):
                     effective_image_size=mode.image_size,
                     effective_crop_mode=mode.crop_mode,
                     output_tokens=len(tokens),
-                    batch_size=len(jobs),
+                    batch_size=len(pages),
                     inference_ms=elapsed_ms,
                 )
             )

@@ -14,7 +14,7 @@ from ..grounding import grounding_text, to_grid
 from ..images import load_image
 from ..settings import Settings
 from ..tasks import Task
-from .base import Engine, EngineHealth, EngineJob, EngineResult
+from .base import Engine, EngineHealth, EnginePage, EngineResult
 from .layout import Block, Line, to_markdown, to_text
 from .torch_env import cuda_available, gpu_name
 
@@ -51,16 +51,16 @@ class RapidOcrEngine(Engine):
         self._pool = ThreadPoolExecutor(BATCH_THREADS, thread_name_prefix="rapidocr")
         self._layout_model: Any = None
 
-    def run_batch(self, jobs: list[EngineJob]) -> list[EngineResult]:
+    def run_batch(self, pages: list[EnginePage]) -> list[EngineResult]:
         # Items overlap on threads: image decoding and layout run beside the (locked) recognition of
         # another item, as concurrent unbatched calls would; serially, a batch was slower than those.
-        return list(self._pool.map(lambda job: self._run_safely(job, len(jobs)), jobs))
+        return list(self._pool.map(lambda page: self._run_safely(page, len(pages)), pages))
 
-    def _run_safely(self, job: EngineJob, batch_size: int) -> EngineResult:
+    def _run_safely(self, page: EnginePage, batch_size: int) -> EngineResult:
         try:
-            return self._run_one(job, batch_size=batch_size)
+            return self._run_one(page, batch_size=batch_size)
         except OCRError as exc:
-            return self.failed(exc.message, exc.status)
+            return self.failed(exc.message, exc.code)
         except Exception as exc:  # noqa: BLE001 - one item's failure must not fail its batch
             log.exception("RapidOCR failed on one item")
             return self.failed(f"recognition failed: {exc.__class__.__name__}: {exc}")
@@ -82,25 +82,25 @@ class RapidOcrEngine(Engine):
 
         self._ocr(np.full((64, 64, 3), 255, dtype=np.uint8))  # raises if the ONNX models cannot run
 
-    def _run_one(self, job: EngineJob, batch_size: int) -> EngineResult:
+    def _run_one(self, page: EnginePage, batch_size: int) -> EngineResult:
         import numpy as np
 
-        image = load_image(job.image, max_pixels=self.settings.max_image_pixels)
+        image = load_image(page.image, max_pixels=self.settings.max_image_pixels)
         started = time.perf_counter()
         pixels = np.asarray(image)
         with self._lock:
-            if job.task is Task.LOCATE:
+            if page.task is Task.LOCATE:
                 output = self._ocr(pixels, use_cls=True, return_word_box=True)
-                text = self._locate(output, job.locate_text or "", image.width, image.height)
+                text = self._locate(output, page.locate_text or "", image.width, image.height)
             else:
-                if job.text_layer:  # a PDF page's own text: exact, and no recognition needed
-                    lines = [Line(text, x1, y1, x2, y2) for text, x1, y1, x2, y2 in job.text_layer]
+                if page.text_layer:  # a PDF page's own text: exact, and no recognition needed
+                    lines = [Line(text, x1, y1, x2, y2) for text, x1, y1, x2, y2 in page.text_layer]
                 else:
                     pixels, output = self._read_upright(pixels)
                     lines = _lines(output)
                 if not lines:
                     text = ""
-                elif job.task is Task.MARKDOWN:
+                elif page.task is Task.MARKDOWN:
                     text = to_markdown(lines, self._regions(pixels), pixels.shape[1], pixels.shape[0])
                 else:
                     text = to_text(lines, pixels.shape[1])
@@ -111,7 +111,7 @@ class RapidOcrEngine(Engine):
             model=self.model,
             batch_size=batch_size,
             inference_ms=elapsed_ms,
-            note=TEXT_LAYER_NOTE if job.text_layer and job.task is not Task.LOCATE else _NOTES.get(job.task),
+            note=TEXT_LAYER_NOTE if page.text_layer and page.task is not Task.LOCATE else _NOTES.get(page.task),
         )
 
     def _read_upright(self, pixels: Any) -> tuple[Any, Any]:

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from ..errors import ErrorCode
 from ..settings import SettingsError
 from .middleware import Receive, Scope, Send, send_json_error
 
@@ -65,14 +66,14 @@ class ApiKeyAuth:
         if self.keys:
             key = self._presented_key(headers)
             if key is None or not self._valid(key):
-                await send_json_error(send, 401, "missing or invalid API key", "unauthorized",
+                await send_json_error(send, ErrorCode.UNAUTHORIZED, "missing or invalid API key",
                                       headers=[(b"www-authenticate", b'Bearer realm="deepseek-ocr"')])
                 return
             identity = "key:" + hmac.new(b"rate", key, "sha256").hexdigest()[:16]
         if self.limiter is not None and not self.limiter.hit(self.limit, identity):
             reset_at, _ = self.limiter.get_window_stats(self.limit, identity)
             retry_after = max(1, math.ceil(reset_at - time.time()))
-            await send_json_error(send, 429, f"rate limit of {self.limit} exceeded", "rate_limited",
+            await send_json_error(send, ErrorCode.RATE_LIMITED, f"rate limit of {self.limit} exceeded",
                                   headers=[(b"retry-after", str(retry_after).encode())])
             return
         await self.app(scope, receive, send)

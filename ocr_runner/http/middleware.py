@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any, Awaitable, Callable
 
+from ..errors import ErrorCode
+from .errors import error_body, status_for
 from .logs import request_id_var
 
 Scope = dict[str, Any]
@@ -14,14 +16,14 @@ Send = Callable[[Message], Awaitable[None]]
 
 
 async def send_json_error(
-    send: Send, status: int, message: str, code: str, field: str | None = None,
+    send: Send, code: ErrorCode, message: str, field: str | None = None,
     headers: list[tuple[bytes, bytes]] | None = None,
 ) -> None:
     """A complete JSON error response in the service's shape, straight from middleware."""
-    body = json.dumps({"success": False, "error": message, "error_code": code, "field": field}).encode()
+    body = json.dumps(error_body(code, message, field)).encode()
     await send({
         "type": "http.response.start",
-        "status": status,
+        "status": status_for(code),
         "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                     *(headers or [])],
     })
@@ -75,7 +77,8 @@ class BodySizeLimit:
 
     async def _reject(self, send: Send) -> None:
         await send_json_error(
-            send, 413, f"request body is larger than the limit of {self.max_body_bytes} bytes", "payload_too_large", "body"
+            send, ErrorCode.PAYLOAD_TOO_LARGE, f"request body is larger than the limit of {self.max_body_bytes} bytes",
+            "body",
         )
 
 
@@ -109,12 +112,12 @@ class RequestId:
 
 
 class ValidationErrorShape:
-    """Give BentoML's request-validation 400s the service's error shape.
+    """Give the frameworks' request-validation errors the service's one error shape.
 
-    BentoML answers ``{"error": "1 validation error for Input", "detail": [...]}`` while its
-    OpenAPI document declares ``detail`` a string. This rewrites such bodies to
-    ``{"success": false, "error": ..., "error_code": "invalid_request", "field": ..., "detail": "..."}``,
-    which matches both the documented schema and every other error this service returns.
+    BentoML answers a body that fails validation with 400 ``{"error": "1 validation error for
+    Input", "detail": [...]}`` and FastAPI with 422 ``{"detail": [...]}``. Both become
+    ``error_body`` answers naming the fields at fault; a field the request model does not know
+    is a 422 (``unprocessable``) on every route, a wrong type stays the framework's 400/422.
     """
 
     def __init__(self, app: Any) -> None:
@@ -131,16 +134,17 @@ class ValidationErrorShape:
             nonlocal start
             if message["type"] == "http.response.start":
                 content_type = dict(message.get("headers") or []).get(b"content-type", b"")
-                if message["status"] == 400 and content_type.startswith(b"application/json"):
+                if message["status"] in (400, 422) and content_type.startswith(b"application/json"):
                     start = message
                     return
             elif start is not None and message["type"] == "http.response.body":
                 chunks.append(message.get("body", b""))
                 if message.get("more_body", False):
                     return
-                body = _reshape(b"".join(chunks))
+                status, body = _reshape(start["status"], b"".join(chunks))
                 headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
-                await send({**start, "headers": [*headers, (b"content-length", str(len(body)).encode())]})
+                await send({**start, "status": status,
+                            "headers": [*headers, (b"content-length", str(len(body)).encode())]})
                 await send({"type": "http.response.body", "body": body})
                 return
             await send(message)
@@ -148,25 +152,34 @@ class ValidationErrorShape:
         await self.app(scope, receive, reshaping_send)
 
 
-def _reshape(body: bytes) -> bytes:
+# Where a framework puts the request part before the field name in an error's location.
+_LOCATION_PREFIXES = ("body", "query", "path", "form")
+
+
+def _reshape(status: int, body: bytes) -> tuple[int, bytes]:
     try:
         data = json.loads(body)
     except ValueError:
-        return body
-    if not isinstance(data, dict) or not isinstance(data.get("detail"), list):
-        return body
+        return status, body
+    if not isinstance(data, dict) or not isinstance(data.get("detail"), list) or "success" in data:
+        return status, body
     problems = [p for p in data["detail"] if isinstance(p, dict)]
-    fields = [".".join(str(part) for part in p.get("loc", [])) for p in problems]
+    fields = [_field_name(p.get("loc", [])) for p in problems]
+    unknown = [f for f, p in zip(fields, problems) if p.get("type") == "extra_forbidden"]
+    if unknown:
+        message = f"unknown field{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}"
+        return 422, json.dumps(error_body(ErrorCode.UNPROCESSABLE, message, unknown[0])).encode()
     messages = [f"{f or 'body'}: {p.get('msg', 'invalid')}" for f, p in zip(fields, problems)]
-    return json.dumps(
-        {
-            "success": False,
-            "error": "; ".join(messages) or str(data.get("error", "invalid request")),
-            "error_code": "invalid_request",
-            "field": fields[0] if fields and fields[0] else None,
-            "detail": "; ".join(messages),
-        }
-    ).encode()
+    code = ErrorCode.INVALID_REQUEST if status == 400 else ErrorCode.UNPROCESSABLE
+    text = "; ".join(messages) or str(data.get("error", "invalid request"))
+    return status, json.dumps(error_body(code, text, fields[0] if fields and fields[0] else None, detail=text)).encode()
+
+
+def _field_name(location: list[Any]) -> str:
+    parts = [str(part) for part in location]
+    if len(parts) > 1 and parts[0] in _LOCATION_PREFIXES:
+        parts = parts[1:]
+    return ".".join(parts)
 
 
 class MalformedMultipart:
@@ -179,6 +192,6 @@ class MalformedMultipart:
         if scope["type"] == "http":
             content_type = dict(scope.get("headers") or []).get(b"content-type", b"").lower()
             if content_type.startswith(b"multipart/") and b"boundary=" not in content_type:
-                await send_json_error(send, 400, "multipart body without a boundary", "invalid_request", "content-type")
+                await send_json_error(send, ErrorCode.INVALID_REQUEST, "multipart body without a boundary", "content-type")
                 return
         await self.app(scope, receive, send)

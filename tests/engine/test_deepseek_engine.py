@@ -2,7 +2,7 @@
 
 import pytest
 
-from ocr_runner.engines import EngineJob, create_engine
+from ocr_runner.engines import EnginePage, create_engine
 from ocr_runner.engines.deepseek import DeepseekEngine
 from ocr_runner.tasks import PROMPTS, Task
 from tests.helpers import encode, engine_job as job, noise_image, run_with_settings
@@ -78,16 +78,16 @@ def test_every_mode_runs_and_snaps(engine, images, requested, effective):
 def test_a_failing_item_fails_alone(engine, images):
     good = [job(images[0]), job(images[1])]
     # Two image tokens for one image: the processor rejects it, as it would any broken item.
-    broken = EngineJob(image=images[2], task=Task.OCR, prompt="<image><image>\nFree OCR.")
-    corrupt = EngineJob(image=images[2][:100], task=Task.OCR, prompt=PROMPTS[Task.OCR])
+    broken = EnginePage(image=images[2], task=Task.OCR, prompt="<image><image>\nFree OCR.")
+    corrupt = EnginePage(image=images[2][:100], task=Task.OCR, prompt=PROMPTS[Task.OCR])
     results = engine.run_batch([good[0], broken, corrupt, good[1]])
-    assert results[1].error and "image" in results[1].error and results[1].error_status == 422
-    assert results[2].error and results[2].error_status == 400
+    assert results[1].error and "image" in results[1].error and results[1].error_code == "unprocessable"
+    assert results[2].error and results[2].error_code == "invalid_input"
     assert [results[0].text, results[3].text] == [engine.run_batch([g])[0].text for g in good]
 
 
 def test_request_token_cap_is_respected(engine, images):
-    [result] = engine.run_batch([EngineJob(image=images[0], task=Task.OCR, prompt=PROMPTS[Task.OCR], max_new_tokens=3)])
+    [result] = engine.run_batch([EnginePage(image=images[0], task=Task.OCR, prompt=PROMPTS[Task.OCR], max_new_tokens=3)])
     assert result.output_tokens == 3
 
 

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 from safetensors import safe_open
 
-from ocr_runner.engines import EngineJob, create_engine
+from ocr_runner.engines import EnginePage, create_engine
 from ocr_runner.engines.deepseek import DeepseekEngine
 from ocr_runner.engines.deepseek_backends import V1Backend
 from ocr_runner.models.deepseek_v1 import is_v1_config, read_checkpoint_config
@@ -163,11 +163,11 @@ def test_mixed_modes_and_a_bad_item_in_one_batch(engine, images):
     jobs = [
         job(images[1], Task.MARKDOWN),
         job(images[2], Task.LOCATE, base_size=512, image_size=512, crop_mode=False),
-        EngineJob(image=images[0], task=Task.OCR, prompt="<image><image>\nFree OCR."),  # two images for one
+        EnginePage(image=images[0], task=Task.OCR, prompt="<image><image>\nFree OCR."),  # two images for one
         job(images[3], Task.FIGURE, base_size=1280, image_size=1280, crop_mode=False),
     ]
     results = engine.run_batch(jobs)
-    assert results[2].error and "<image>" in results[2].error and results[2].error_status == 422
+    assert results[2].error and "<image>" in results[2].error and results[2].error_code == "unprocessable"
     good = [0, 1, 3]
     assert [results[i].text for i in good] == [engine.run_batch([jobs[i]])[0].text for i in good]
 

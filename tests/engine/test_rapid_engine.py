@@ -2,7 +2,7 @@
 
 import pytest
 
-from ocr_runner.engines import EngineJob, create_engine
+from ocr_runner.engines import EnginePage, create_engine
 from ocr_runner.engines.rapid import RapidOcrEngine
 from ocr_runner.grounding import extract_boxes
 from ocr_runner.settings import load_settings
@@ -27,7 +27,7 @@ def page() -> bytes:
 
 def run(engine, page, task, **kwargs):
     [result] = engine.run_batch(
-        [EngineJob(image=page, task=task, prompt=build_prompt(task, text_to_locate=kwargs.get("locate_text")), **kwargs)]
+        [EnginePage(image=page, task=task, prompt=build_prompt(task, text_to_locate=kwargs.get("locate_text")), **kwargs)]
     )
     assert result.error is None
     return result
@@ -61,10 +61,10 @@ def test_blank_page_gives_empty_text(engine):
 
 def test_corrupt_item_fails_alone(engine, page):
     results = engine.run_batch(
-        [EngineJob(image=b"junk", task=Task.OCR, prompt="<image>\nFree OCR."),
-         EngineJob(image=page, task=Task.OCR, prompt="<image>\nFree OCR.")]
+        [EnginePage(image=b"junk", task=Task.OCR, prompt="<image>\nFree OCR."),
+         EnginePage(image=page, task=Task.OCR, prompt="<image>\nFree OCR.")]
     )
-    assert results[0].error_status == 400 and results[1].error is None
+    assert results[0].error_code == "invalid_input" and results[1].error is None
 
 
 def _read_document(engine, data: bytes, task: Task, **options) -> tuple[str, str | None]:

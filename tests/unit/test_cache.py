@@ -1,14 +1,14 @@
 import pytest
 
 from ocr_runner.cache import ResultCache, job_key
-from ocr_runner.engines.base import EngineJob, EngineResult
+from ocr_runner.engines.base import EnginePage, EngineResult
 from ocr_runner.tasks import Task
 
 pytestmark = pytest.mark.unit
 
 
 def job(image=b"a", **kw):
-    return EngineJob(image=image, task=kw.pop("task", Task.OCR), prompt=kw.pop("prompt", "<image>\nFree OCR."), **kw)
+    return EnginePage(image=image, task=kw.pop("task", Task.OCR), prompt=kw.pop("prompt", "<image>\nFree OCR."), **kw)
 
 
 def result(text="hello", error=None):

@@ -6,6 +6,7 @@ import pytest
 from PIL import Image
 
 from ocr_runner.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
+from ocr_runner.http.errors import status_of
 from ocr_runner.images import decode_base64, load_image
 from tests.helpers import encode
 
@@ -35,7 +36,7 @@ def test_base64_variants_decode_to_the_same_bytes():
 def test_bad_base64_names_the_field(text):
     with pytest.raises(InvalidInput) as info:
         decode_base64(text)
-    assert info.value.field == "image_base64" and info.value.status == 400
+    assert info.value.field == "image_base64" and status_of(info.value) == 400
 
 
 @pytest.mark.parametrize("fmt", ["PNG", "JPEG", "TIFF", "WEBP", "BMP", "GIF"])

@@ -51,7 +51,7 @@ def test_failure_keeps_the_reason_and_status(tmp_path):
         record = store.submit("ocr", 1, runner)
         await until(lambda: store.get(record.job_id).state is JobState.FAILED)
         failed = store.get(record.job_id)
-        assert failed.error_status == 500 and "engine failed" in failed.error
+        assert failed.error_code == "engine_failure" and "engine failed" in failed.error
 
     asyncio.run(scenario())
 
@@ -145,11 +145,11 @@ def test_active_job_limit_is_503(tmp_path):
     asyncio.run(scenario())
 
 
-def test_failures_are_reported_once_with_code_and_status(tmp_path):
+def test_failures_are_reported_once_with_their_code(tmp_path):
     failures = []
 
     async def scenario():
-        store = JobStore(tmp_path, on_failed=lambda code, status: failures.append((code, status)))
+        store = JobStore(tmp_path, on_failed=failures.append)
 
         async def failing(progress):
             raise EngineItemFailed("the engine failed on this image")
@@ -166,4 +166,4 @@ def test_failures_are_reported_once_with_code_and_status(tmp_path):
         await asyncio.sleep(0.05)
 
     asyncio.run(scenario())
-    assert failures == [("engine_failure", 500)]
+    assert failures == ["engine_failure"]

@@ -1,6 +1,7 @@
 import pytest
 
 from ocr_runner.errors import UnprocessableRequest
+from ocr_runner.http.errors import status_of
 from ocr_runner.modes import KNOWN_SIZES, ResolutionMode, snap_mode, validate_mode
 from ocr_runner.tasks import PROMPTS, Task, build_prompt, parse_task
 
@@ -45,14 +46,14 @@ def test_parse_task_accepts_case_and_rejects_unknown():
     assert parse_task("Markdown") is Task.MARKDOWN
     with pytest.raises(UnprocessableRequest) as info:
         parse_task("translate")
-    assert info.value.status == 422 and "ocr" in info.value.message
+    assert status_of(info.value) == 422 and "ocr" in info.value.message
 
 
 @pytest.mark.parametrize(("field", "base", "tile"), [("base_size", 37, 640), ("image_size", 1024, 99999)])
 def test_sizes_outside_every_mode_are_422(field, base, tile):
     with pytest.raises(UnprocessableRequest) as info:
         validate_mode(base, tile, True)
-    assert info.value.field == field and info.value.status == 422
+    assert info.value.field == field and status_of(info.value) == 422
 
 
 @pytest.mark.parametrize(
