@@ -170,7 +170,7 @@ class Settings(BaseSettings):
     # Access control (off unless keys are configured)
     api_keys: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Accepted API keys (env: comma-separated), sent as a Bearer token or "
-        "X-API-Key; with none here or in api_keys_file, no key is asked for.",
+        "X-API-Key; with none here or in API_KEYS_FILE, no key is asked for.",
     )
     api_keys_file: str | None = Field(None, description="File with one API key per line.")
     public_paths: Annotated[list[str], NoDecode] = Field(
