@@ -10,14 +10,14 @@ from cachetools import LRUCache
 from .engines.base import EnginePage, EngineResult
 
 
-def job_key(job: EnginePage) -> str:
-    digest = hashlib.sha256(job.image).hexdigest()
+def page_key(page: EnginePage) -> str:
+    digest = hashlib.sha256(page.image).hexdigest()
     return "|".join(
         str(part)
         for part in (
-            digest, job.task.value, job.prompt, job.base_size, job.image_size, job.crop_mode,
-            job.max_new_tokens, job.locate_text,
-            hashlib.sha256(repr(job.text_layer).encode()).hexdigest()[:16] if job.text_layer else None,
+            digest, page.task.value, page.prompt, page.base_size, page.image_size, page.crop_mode,
+            page.max_new_tokens, page.locate_text,
+            hashlib.sha256(repr(page.text_layer).encode()).hexdigest()[:16] if page.text_layer else None,
         )
     )
 
@@ -31,16 +31,16 @@ class ResultCache:
             maxsize=max_bytes, getsizeof=lambda r: 512 + len(r.text.encode())
         )
 
-    def get(self, job: EnginePage) -> EngineResult | None:
+    def get(self, page: EnginePage) -> EngineResult | None:
         with self._lock:
-            return self._entries.get(job_key(job))
+            return self._entries.get(page_key(page))
 
-    def put(self, job: EnginePage, result: EngineResult) -> None:
+    def put(self, page: EnginePage, result: EngineResult) -> None:
         if result.error is not None:
             return
         with self._lock:
             try:
-                self._entries[job_key(job)] = result
+                self._entries[page_key(page)] = result
             except ValueError:  # larger than the whole cache
                 pass
 

@@ -135,12 +135,12 @@ class Orchestrator:
 
     async def run_page(self, page: PreparedPage, *, patient: bool = False) -> PageOutcome:
         started = time.perf_counter()
-        if self.cache is not None and (cached := self.cache.get(page.job)) is not None:
+        if self.cache is not None and (cached := self.cache.get(page.engine_page)) is not None:
             return PageOutcome(cached, None, 0.0, cache_hit=True)
         delays = iter(PATIENT_BACKOFF_S if patient else ())
         while True:
             try:
-                result = await self._infer(page.job)
+                result = await self._infer(page.engine_page)
                 break
             except Overloaded as exc:
                 delay = next(delays, None)
@@ -150,5 +150,5 @@ class Orchestrator:
             except OCRError as exc:
                 return PageOutcome(None, exc, (time.perf_counter() - started) * 1000)
         if self.cache is not None:
-            self.cache.put(page.job, result)
+            self.cache.put(page.engine_page, result)
         return PageOutcome(result, None, (time.perf_counter() - started) * 1000)

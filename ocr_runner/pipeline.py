@@ -18,7 +18,18 @@ from .figures import annotate, crop_figures, link_figures
 from .grounding import Box, extract_boxes, strip_grounding, tidy_markdown
 from .images import load_image
 from .modes import ResolutionMode, validate_mode
-from .schemas import AnnotatedPage, BoxOut, FigureOut, Metadata, OCRResponse, PageResult, PageTimings, ResolutionModeOut, Timings
+from .options import LocateOptions
+from .schemas import (
+    AnnotatedPage,
+    BoxOut,
+    FigureOut,
+    Metadata,
+    OCRResponse,
+    PageResult,
+    PageTimings,
+    ResolutionModeOut,
+    Timings,
+)
 from .settings import Settings
 from .tasks import Task, build_prompt
 
@@ -29,27 +40,18 @@ TEXT_LAYER_TASKS = (Task.OCR, Task.MARKDOWN)
 
 @dataclass(frozen=True)
 class DocumentRequest:
-    """What a client asked for, before validation."""
+    """What a client asked for, before validation: a task, the document's bytes and its options."""
 
     task: Task
     data: bytes
-    field: str = "image_base64"
-    prompt: str | None = None
-    base_size: int | None = None
-    image_size: int | None = None
-    crop_mode: bool | None = None
-    text_to_locate: str | None = None
-    max_new_tokens: int | None = None
-    pages: str | None = None
-    include_images: bool = False
-    annotate: bool = False
-    force_ocr: bool = False  # PDFs: OCR every page even where it carries a text layer
+    options: LocateOptions = field(default_factory=LocateOptions)
+    field: str = "image_base64"  # the request field the document came in, named by its errors
 
 
 @dataclass(frozen=True)
 class PreparedPage:
     page: Page
-    job: EnginePage
+    engine_page: EnginePage
 
 
 @dataclass(frozen=True)
@@ -78,29 +80,30 @@ class PageOutcome:
 
 def prepare(settings: Settings, request: DocumentRequest) -> PreparedDocument:
     started = time.perf_counter()
-    if request.prompt is not None and len(request.prompt) > settings.max_prompt_chars:
+    options = request.options
+    if options.prompt is not None and len(options.prompt) > settings.max_prompt_chars:
         raise UnprocessableRequest(f"prompt is longer than {settings.max_prompt_chars} characters", field="prompt")
-    if request.max_new_tokens is not None and not 1 <= request.max_new_tokens <= settings.max_new_tokens:
+    if options.max_new_tokens is not None and not 1 <= options.max_new_tokens <= settings.max_new_tokens:
         raise UnprocessableRequest(
             f"max_new_tokens must be between 1 and {settings.max_new_tokens}", field="max_new_tokens"
         )
     requested = validate_mode(
-        settings.base_size if request.base_size is None else request.base_size,
-        settings.image_size if request.image_size is None else request.image_size,
-        settings.crop_mode if request.crop_mode is None else request.crop_mode,
+        settings.base_size if options.base_size is None else options.base_size,
+        settings.image_size if options.image_size is None else options.image_size,
+        settings.crop_mode if options.crop_mode is None else options.crop_mode,
     )
-    prompt = build_prompt(request.task, request.prompt, request.text_to_locate)
+    prompt = build_prompt(request.task, options.prompt, options.text_to_locate)
     document = load_document(
         request.data,
         field=request.field,
-        pages=request.pages,
+        pages=options.pages,
         max_pages=settings.max_pdf_pages,
         max_pixels=settings.max_image_pixels,
         base_size=requested.base_size,
         crop_mode=requested.crop_mode,
     )
-    locate_text = (request.text_to_locate or "").strip() or None if request.task is Task.LOCATE else None
-    use_text_layer = not request.force_ocr and request.task in TEXT_LAYER_TASKS
+    locate_text = (options.text_to_locate or "").strip() or None if request.task is Task.LOCATE else None
+    use_text_layer = not options.force_ocr and request.task in TEXT_LAYER_TASKS
     pages = [
         PreparedPage(
             page,
@@ -111,7 +114,7 @@ def prepare(settings: Settings, request: DocumentRequest) -> PreparedDocument:
                 base_size=requested.base_size,
                 image_size=requested.image_size,
                 crop_mode=requested.crop_mode,
-                max_new_tokens=request.max_new_tokens,
+                max_new_tokens=options.max_new_tokens,
                 locate_text=locate_text,
                 text_layer=[(r.text, r.x1, r.y1, r.x2, r.y2) for r in page.text_layer]
                 if use_text_layer and page.text_layer else None,
@@ -128,8 +131,8 @@ def prepare(settings: Settings, request: DocumentRequest) -> PreparedDocument:
         pages=pages,
         decode_ms=(time.perf_counter() - started) * 1000,
         started=started,
-        include_images=request.include_images,
-        annotate=request.annotate,
+        include_images=options.include_images,
+        annotate=options.annotate,
     )
 
 

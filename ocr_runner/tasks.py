@@ -37,7 +37,11 @@ def parse_task(value: str, field: str = "task") -> Task:
 
 
 def build_prompt(task: Task, custom_prompt: str | None = None, text_to_locate: str | None = None) -> str:
-    """The prompt sent to the model: the official one, or the caller's own with ``<image>`` ensured."""
+    """The prompt sent to the model: the official one, or the caller's own with ``<image>`` ensured.
+
+    The locate task needs its text even with a custom prompt: engines report boxes for it.
+    """
+    official = PROMPTS[task]
     if task is Task.LOCATE:
         text = (text_to_locate or "").strip()
         if not text:
@@ -46,10 +50,10 @@ def build_prompt(task: Task, custom_prompt: str | None = None, text_to_locate: s
             raise UnprocessableRequest(
                 f"text_to_locate is longer than {MAX_LOCATE_TEXT_CHARS} characters", field="text_to_locate"
             )
-        return PROMPTS[Task.LOCATE].format(text=text)
+        official = official.format(text=text)
     if custom_prompt and custom_prompt.strip():
         prompt = custom_prompt.strip()
         if prompt.count(IMAGE_TOKEN) > 1:
             raise UnprocessableRequest(f"prompt may contain {IMAGE_TOKEN} at most once (one image per request)", field="prompt")
         return prompt if IMAGE_TOKEN in prompt else f"{IMAGE_TOKEN}\n{prompt}"
-    return PROMPTS[task]
+    return official

@@ -69,7 +69,7 @@ class BentoServer:
         }
         self._log = open(log_path, "wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bentoml", "serve", "service:DeepSeekOCR", "--host", "127.0.0.1", "--port", str(self.port)],
+            [sys.executable, "-m", "bentoml", "serve", "service:OCRService", "--host", "127.0.0.1", "--port", str(self.port)],
             cwd=ROOT,
             env=full_env,
             stdout=self._log,

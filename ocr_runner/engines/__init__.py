@@ -3,4 +3,4 @@
 from .base import Engine, EngineBusy, EngineHealth, EnginePage, EngineResult
 from .factory import create_engine
 
-__all__ = ["Engine", "EngineHealth", "EnginePage", "EngineResult", "create_engine"]
+__all__ = ["Engine", "EngineBusy", "EngineHealth", "EnginePage", "EngineResult", "create_engine"]

@@ -1,4 +1,4 @@
-"""Pick the engine from settings and say why."""
+"""Build the engine an ``EnginePlan`` names, falling back to the CPU engine where the plan allows."""
 
 from __future__ import annotations
 
@@ -6,31 +6,35 @@ import logging
 
 from ..settings import Settings
 from .base import Engine
+from .plan import EnginePlan, plan_engine
 from .torch_env import cuda_available
 
 log = logging.getLogger(__name__)
 
 
-def create_engine(settings: Settings) -> Engine:
-    """ENGINE=deepseek|rapidocr is obeyed (a load failure stops start-up); auto prefers DeepSeek on CUDA."""
-    if settings.engine == "rapidocr":
-        return _rapid(settings, "ENGINE=rapidocr")
-    if settings.engine == "deepseek":
-        return _deepseek(settings, "ENGINE=deepseek")
-    if not cuda_available():
-        return _rapid(settings, "ENGINE=auto and no CUDA device: DeepSeek-OCR needs a GPU to be practical")
+def create_engine(settings: Settings, plan: EnginePlan | None = None) -> Engine:
+    """ENGINE=deepseek|rapidocr is obeyed (a load failure stops start-up); with ENGINE=auto a GPU host
+    that cannot load DeepSeek serves the CPU engine and says why."""
+    plan = plan or plan_engine(settings)
+    if plan.engine == "rapidocr":
+        return _rapid(settings, plan.reason)
+    if plan.fallback and not cuda_available():
+        return _rapid(settings, f"{plan.reason}, but torch sees no CUDA device (a CPU build of torch?)")
     try:
-        return _deepseek(settings, "ENGINE=auto: CUDA available and the model loaded")
-    except Exception as exc:  # noqa: BLE001 - auto mode falls back and reports why
+        return _deepseek(settings, plan)
+    except Exception as exc:
+        if not plan.fallback:
+            raise
         log.exception("DeepSeek engine failed to load; falling back to the CPU engine")
-        return _rapid(settings, f"ENGINE=auto: {settings.model_name} failed to load ({exc.__class__.__name__}: {exc})")
+        return _rapid(settings, f"{plan.reason}, but {settings.model_name} failed to load "
+                                f"({exc.__class__.__name__}: {exc})")
 
 
-def _deepseek(settings: Settings, reason: str) -> Engine:
+def _deepseek(settings: Settings, plan: EnginePlan) -> Engine:
     from .deepseek import DeepseekEngine
 
-    log.info("engine: deepseek (%s)", reason)
-    return DeepseekEngine(settings, reason=reason)
+    log.info("engine: deepseek (%s)", plan.reason)
+    return DeepseekEngine(settings, reason=plan.reason)
 
 
 def _rapid(settings: Settings, reason: str) -> Engine:

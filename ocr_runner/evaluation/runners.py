@@ -14,6 +14,7 @@ import tempfile
 from functools import cached_property
 from typing import Protocol
 
+from ..options import LocateOptions
 from ..tasks import Task
 from .manifest import EvalDocument
 
@@ -56,9 +57,9 @@ class EngineRunner:
     def read(self, document: EvalDocument) -> str:
         from ..pipeline import DocumentRequest, PageOutcome, assemble, prepare
 
-        request = DocumentRequest(task=self.task, data=document.file.read_bytes(), force_ocr=self.force_ocr)
+        request = DocumentRequest(task=self.task, data=document.file.read_bytes(), options=LocateOptions(force_ocr=self.force_ocr))
         prepared = prepare(self.settings, request)
-        results = self.engine.run_batch([page.job for page in prepared.pages])
+        results = self.engine.run_batch([page.engine_page for page in prepared.pages])
         return assemble(prepared, [PageOutcome(r, None, 0.0) for r in results]).result or ""
 
     def describe(self) -> str:

@@ -61,11 +61,16 @@ def status_of(exc: OCRError) -> int:
     return status_for(exc.code)
 
 
-def respond_error(ctx: Any, exc: OCRError) -> dict[str, Any]:
-    """For ``@bentoml.api`` routes: set the status and headers on the context, return the body."""
+def set_error_status(ctx: Any, exc: OCRError) -> None:
+    """Status and headers on BentoML's context (which has the last word on a route's answer)."""
     ctx.response.status_code = status_of(exc)
     ctx.response.headers.update(headers_of(exc))
-    return body_of(exc)
+
+
+def respond_error(ctx: Any, exc: OCRError) -> Any:
+    """For ``@bentoml.api`` routes: the error answer, in the one shape whatever the route's model."""
+    set_error_status(ctx, exc)
+    return json_error(exc)
 
 
 def json_error(exc: OCRError) -> Any:

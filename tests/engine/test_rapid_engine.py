@@ -68,10 +68,11 @@ def test_corrupt_item_fails_alone(engine, page):
 
 
 def _read_document(engine, data: bytes, task: Task, **options) -> tuple[str, str | None]:
+    from ocr_runner.options import LocateOptions
     from ocr_runner.pipeline import DocumentRequest, PageOutcome, assemble, prepare
 
-    prepared = prepare(engine.settings, DocumentRequest(task=task, data=data, **options))
-    results = engine.run_batch([p.job for p in prepared.pages])
+    prepared = prepare(engine.settings, DocumentRequest(task=task, data=data, options=LocateOptions(**options)))
+    results = engine.run_batch([p.engine_page for p in prepared.pages])
     response = assemble(prepared, [PageOutcome(r, None, 0.0) for r in results])
     return response.result or "", response.metadata.note
 

@@ -1,6 +1,6 @@
 import pytest
 
-from ocr_runner.cache import ResultCache, job_key
+from ocr_runner.cache import ResultCache, page_key
 from ocr_runner.engines.base import EnginePage, EngineResult
 from ocr_runner.tasks import Task
 
@@ -16,9 +16,9 @@ def result(text="hello", error=None):
 
 
 def test_key_changes_with_content_task_and_settings():
-    keys = {job_key(j) for j in (job(), job(b"b"), job(task=Task.MARKDOWN), job(crop_mode=False), job(max_new_tokens=5))}
+    keys = {page_key(j) for j in (job(), job(b"b"), job(task=Task.MARKDOWN), job(crop_mode=False), job(max_new_tokens=5))}
     assert len(keys) == 5
-    assert job_key(job()) == job_key(job())
+    assert page_key(job()) == page_key(job())
 
 
 def test_hit_miss_and_failures_not_cached():

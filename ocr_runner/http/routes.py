@@ -1,0 +1,94 @@
+"""The service's FastAPI routes: health, the web page, uploads and async jobs.
+
+They sit on the app BentoML mounts at ``/`` (its ``@bentoml.api`` routes keep priority) and
+reach the service's ``OCRServing`` through the app's state, set when the service starts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, File, Form, Request, UploadFile
+from fastapi.responses import HTMLResponse
+
+from ..errors import UnprocessableRequest
+from ..options import TaskDocument, UploadOptions
+from ..schemas import HealthResponse, JobStatus, OCRResponse
+from .errors import json_error
+from .serving import OCRServing
+
+UI_PAGE = (Path(__file__).resolve().parent / "static" / "ui.html").read_text(encoding="utf-8")
+
+
+def serving(request: Request) -> OCRServing:
+    return request.app.state.serving
+
+
+Serving = Annotated[OCRServing, Depends(serving)]
+pages = APIRouter()
+jobs = APIRouter(prefix="/jobs", tags=["jobs"])
+
+
+class UploadForm(UploadOptions):
+    """The form beside ``file``; other files are ignored, other fields refused (checked in the route)."""
+
+    model_config = {"extra": "ignore"}
+
+
+@pages.get("/health", response_model=HealthResponse)
+async def health(service: Serving) -> Any:
+    return await service.health()
+
+
+@pages.get("/ui", response_class=HTMLResponse, summary="A small web page: drop a file, see the result")
+async def ui() -> HTMLResponse:
+    return HTMLResponse(UI_PAGE)
+
+
+@pages.post("/upload-ocr", response_model=OCRResponse, summary="OCR an uploaded file (multipart)")
+async def upload_ocr(
+    request: Request,
+    service: Serving,
+    file: Annotated[UploadFile, File(description="An image (PNG, JPEG, TIFF, WebP, BMP, GIF) or a PDF.")],
+    options: Annotated[UploadForm, Form()],
+) -> Any:
+    """Multipart upload: ``file`` plus the task and the same options as the JSON endpoints, as form fields.
+
+    Served by FastAPI rather than ``@bentoml.api`` so that a form value is never fetched as a
+    URL and malformed forms get a 4xx.
+    """
+    form = await request.form()  # parsed once already; this is FastAPI's cached copy
+    unknown = sorted(k for k, v in form.multi_items() if isinstance(v, str) and k not in UploadForm.model_fields)
+    if unknown:
+        return json_error(UnprocessableRequest(f"unknown form fields: {', '.join(unknown)}", field=unknown[0]))
+    return await service.upload(await file.read(), options)
+
+
+@jobs.post("", status_code=202, response_model=JobStatus, summary="Submit a long document as a job")
+async def submit_job(body: TaskDocument, service: Serving) -> Any:
+    """Validate the document now (4xx at once), then read it in the background; poll ``/jobs/{id}``."""
+    return await service.submit_job(body)
+
+
+@jobs.get("/{job_id}", response_model=JobStatus, summary="A job's state and progress")
+async def job_status(job_id: str, service: Serving) -> Any:
+    return service.job(job_id)
+
+
+@jobs.get("/{job_id}/result", response_model=OCRResponse, summary="A finished job's result")
+async def job_result(job_id: str, service: Serving) -> Any:
+    """The OCR response once completed; 409 otherwise (a failed job's body says why and its status)."""
+    return service.job_result(job_id)
+
+
+@jobs.delete("/{job_id}", response_model=JobStatus, summary="Cancel a job")
+async def cancel_job(job_id: str, service: Serving) -> Any:
+    return service.job(job_id, cancel=True)
+
+
+def build_app() -> FastAPI:
+    app = FastAPI()
+    app.include_router(pages)
+    app.include_router(jobs)
+    return app

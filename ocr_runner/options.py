@@ -1,0 +1,80 @@
+"""What a client may ask for: the request options, written once and used by every way in.
+
+The task endpoints, ``/stream``, ``/batch`` items, ``/jobs`` and the ``/upload-ocr`` form all
+take these models, so an option cannot exist on one route and be missing on another. Field
+names are the FastAPI seed's; unknown fields are refused (``extra="forbid"``), so a typo
+such as ``"page": "1"`` is a 422 naming it instead of a request that silently reads every page.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# The smallest valid PNG (1x1), the example the API docs show.
+EXAMPLE_PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4//8/AAX+Av4N70a4AAAAAElFTkSuQmCC"
+
+ImageBase64 = Annotated[
+    str, Field(description="The image or PDF, base64 (a data: URL prefix is accepted).", examples=[EXAMPLE_PNG])
+]
+
+
+class Options(BaseModel):
+    """Options every task takes. Sizes left out use the service's defaults (BASE_SIZE, IMAGE_SIZE, CROP_MODE)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str | None = Field(None, description="Replace the task's official prompt; <image> is added if missing.")
+    base_size: int | None = Field(
+        None, description="Global view size: 512, 640, 768, 1024 or 1280 (snapped to the model's modes).",
+        examples=[1024],
+    )
+    image_size: int | None = Field(None, description="Tile size: 512, 640, 768, 1024 or 1280.", examples=[640])
+    crop_mode: bool | None = Field(None, description="Tile large images (DeepSeek's 'Gundam' mode).")
+    max_new_tokens: int | None = Field(None, description="Cap on generated tokens a page (1 to MAX_NEW_TOKENS).")
+    pages: str | None = Field(None, description="PDF page range, e.g. '1-3,5,8-' (every page when left out).")
+    include_images: bool = Field(False, description="Return figure crops, linked from the markdown as images/….png.")
+    annotate: bool = Field(False, description="Return each page with its grounding boxes drawn (PNG).")
+    force_ocr: bool = Field(
+        False, description="PDFs: recognise every page even where it carries a text layer "
+        "(the CPU engine otherwise reads that text directly).",
+    )
+
+
+class LocateOptions(Options):
+    """Options of the locate task: every option, and the text to find."""
+
+    text_to_locate: str | None = Field(
+        None, description="The text to find (locate task; required there).", examples=["Total"]
+    )
+
+
+class DocumentBody(Options):
+    """The JSON body of ``/ocr``, ``/document-to-markdown`` and ``/parse-figure``."""
+
+    image_base64: ImageBase64
+
+
+class LocateBody(LocateOptions):
+    """The JSON body of ``/locate-text``."""
+
+    image_base64: ImageBase64
+
+
+class TaskDocument(LocateOptions):
+    """A document with its task: the body of ``/stream`` and ``/jobs``, and a ``/batch`` item."""
+
+    image_base64: ImageBase64
+    task: str = Field("ocr", description="ocr, markdown, figure, locate or describe.")
+
+
+class UploadOptions(LocateOptions):
+    """The form fields of ``/upload-ocr`` beside ``file``."""
+
+    task: str = Field("ocr", description="ocr, markdown, figure, locate or describe.")
+
+
+def options_of(body: BaseModel) -> LocateOptions:
+    """The options part of any request model (the document and its task left out)."""
+    return LocateOptions.model_construct(**{k: getattr(body, k) for k in LocateOptions.model_fields if hasattr(body, k)})
