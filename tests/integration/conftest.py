@@ -48,6 +48,21 @@ def servers(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> 
             },
             logs / "overload.log",
         ),
+        # The tiny model through BentoML's static batches, with a latency limit a burst overruns.
+        "static": BentoServer(
+            {
+                "ENGINE": "deepseek",
+                "DEVICE": "cpu",
+                "MODEL_NAME": str(tiny_checkpoint),
+                "MAX_NEW_TOKENS": "12",
+                "MIN_NEW_TOKENS": "12",
+                "BATCHING": "static",
+                "MAX_BATCH_SIZE": "2",
+                "MAX_LATENCY_MS": "1000",
+                "CACHE_ENABLED": "false",
+            },
+            logs / "static.log",
+        ),
         # The embedded CPU engine.
         "rapidocr": BentoServer(
             # Batches of two, so that a four-page PDF finishes in steps a stream can show.
@@ -75,6 +90,11 @@ def overload_server(servers: dict[str, BentoServer]) -> BentoServer:
 
 
 @pytest.fixture(scope="session")
+def static_server(servers: dict[str, BentoServer]) -> BentoServer:
+    return servers["static"]
+
+
+@pytest.fixture(scope="session")
 def rapid_server(servers: dict[str, BentoServer]) -> BentoServer:
     return servers["rapidocr"]
 
@@ -85,7 +105,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     outcome = yield
     report = outcome.get_result()
     if report.when == "call" and report.failed:
-        for name in ("tiny_server", "rapid_server", "overload_server"):
+        for name in ("tiny_server", "rapid_server", "overload_server", "static_server"):
             server = getattr(item, "funcargs", {}).get(name)
             if server is not None:
                 report.sections.append((f"{name} log (tail)", server.log_tail(6000)))
