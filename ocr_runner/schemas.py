@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, model_serializer
 
+from .engines.base import EngineHealth
+
 
 class ResponseModel(BaseModel):
     """Response models leave unset optional fields out of the JSON.
@@ -131,41 +133,10 @@ class OCRResponse(ResponseModel):
     field: str | None = Field(None, description="The request field at fault, when there is one.")
 
 
-class HealthResponse(BaseModel):
-    status: str
-    model_loaded: bool
-    cuda_available: bool
-    gpu_name: str | None
-    engine: str
-    model: str
-    device: str
-    dtype: str | None = None
-    attn_implementation: str | None = None
-    batching: str | None = Field(None, description="continuous, static (BentoML's batches) or none (one page at a time).")
-    max_batch_size: int | None = Field(None, description="Pages decoded together at most.")
-    batch_limit: str | None = Field(
-        None, description="What sets max_batch_size: MAX_BATCH_SIZE, or on CUDA the rows that fit in GPU memory."
-    )
-    reason: str = Field(description="Why this engine was chosen.")
+class HealthResponse(EngineHealth):
+    """``GET /health``: the engine's own facts, and whether it answers."""
 
-
-class DocumentItem(BaseModel):
-    """One document: an image or a PDF with its task and options (a /batch item, a job)."""
-
-    model_config = {"extra": "forbid"}
-
-    image_base64: str = Field(description="Image or PDF, base64.")
-    task: str = Field("ocr", description="ocr, markdown, figure, locate or describe.")
-    prompt: str | None = None
-    text_to_locate: str | None = None
-    base_size: int | None = None
-    image_size: int | None = None
-    crop_mode: bool | None = None
-    max_new_tokens: int | None = None
-    pages: str | None = Field(None, description="PDF page range, e.g. '1-3,5'.")
-    include_images: bool = Field(False, description="Return figure crops and link them from the markdown.")
-    annotate: bool = Field(False, description="Return each page with its grounding boxes drawn.")
-    force_ocr: bool = Field(False, description="PDFs: recognise every page even where it has a text layer.")
+    status: str = Field(description="ok, or unavailable when the engine does not answer.")
 
 
 class BatchItemResult(OCRResponse):

@@ -48,7 +48,9 @@ class EngineResult(BaseModel):
 
 
 class EngineHealth(BaseModel):
-    engine: str
+    """What an engine says of itself (``/health`` adds whether it answered)."""
+
+    engine: str = Field(description="deepseek or rapidocr.")
     model: str
     model_loaded: bool
     device: str
@@ -56,10 +58,12 @@ class EngineHealth(BaseModel):
     gpu_name: str | None = None
     dtype: str | None = None
     attn_implementation: str | None = None
-    batching: str | None = None
-    max_batch_size: int | None = None
-    batch_limit: str | None = None
-    reason: str = ""
+    batching: str | None = Field(None, description="continuous, static (BentoML's batches) or none (one page at a time).")
+    max_batch_size: int | None = Field(None, description="Pages decoded together at most.")
+    batch_limit: str | None = Field(
+        None, description="What sets max_batch_size: MAX_BATCH_SIZE, or on CUDA the rows that fit in GPU memory."
+    )
+    reason: str = Field("", description="Why this engine runs (the engine plan, or why it fell back).")
 
 
 class EngineBusy(Exception):
