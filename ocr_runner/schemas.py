@@ -133,6 +133,17 @@ class OCRResponse(ResponseModel):
     field: str | None = Field(None, description="The request field at fault, when there is one.")
 
 
+class ErrorResponse(ResponseModel):
+    """Every error answer: what was wrong, its code, and the request field at fault when there is one."""
+
+    success: bool = False
+    error: str
+    error_code: str = Field(description="invalid_input, invalid_request, unprocessable, payload_too_large, "
+                            "overloaded, job_not_found, ... (the status follows from it)")
+    field: str | None = None
+    detail: str | None = Field(None, description="Request validation: every problem found, joined.")
+
+
 class HealthResponse(EngineHealth):
     """``GET /health``: the engine's own facts, and whether it answers."""
 

@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse
 
 from ..errors import UnprocessableRequest
 from ..options import TaskDocument, UploadOptions
-from ..schemas import HealthResponse, JobStatus, OCRResponse
+from ..schemas import ErrorResponse, HealthResponse, JobStatus, OCRResponse
 from .errors import json_error
 from .serving import OCRServing
 
@@ -26,8 +26,10 @@ def serving(request: Request) -> OCRServing:
 
 
 Serving = Annotated[OCRServing, Depends(serving)]
+# Documented instead of FastAPI's own validation-error schema: ``ValidationErrorShape`` reshapes those.
+ERRORS = {status: {"model": ErrorResponse} for status in (400, 404, 409, 413, 422, 503)}
 pages = APIRouter()
-jobs = APIRouter(prefix="/jobs", tags=["jobs"])
+jobs = APIRouter(prefix="/jobs", tags=["jobs"], responses=ERRORS)
 
 
 class UploadForm(UploadOptions):
@@ -46,7 +48,7 @@ async def ui() -> HTMLResponse:
     return HTMLResponse(UI_PAGE)
 
 
-@pages.post("/upload-ocr", response_model=OCRResponse, summary="OCR an uploaded file (multipart)")
+@pages.post("/upload-ocr", response_model=OCRResponse, responses=ERRORS, summary="OCR an uploaded file (multipart)")
 async def upload_ocr(
     request: Request,
     service: Serving,
