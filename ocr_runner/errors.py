@@ -16,6 +16,8 @@ class ErrorCode(str, Enum):
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     PAYLOAD_TOO_LARGE = "payload_too_large"
     UNPROCESSABLE = "unprocessable"  # well-formed but impossible: unknown task or field, bad mode
+    URL_NOT_ALLOWED = "url_not_allowed"  # a document URL aimed at a loopback, private or metadata address
+    URL_FETCH_FAILED = "url_fetch_failed"  # a document URL that could not be fetched
     UNAUTHORIZED = "unauthorized"
     RATE_LIMITED = "rate_limited"
     JOB_NOT_FOUND = "job_not_found"
@@ -100,6 +102,14 @@ class JobConflict(OCRError):
     """The job is not in a state that allows this (result of an unfinished job, cancel a finished one)."""
 
     code = ErrorCode.JOB_CONFLICT
+
+
+class UrlNotAllowed(OCRError):
+    code = ErrorCode.URL_NOT_ALLOWED
+
+
+class UrlFetchFailed(OCRError):
+    code = ErrorCode.URL_FETCH_FAILED
 
 
 # The error an engine's per-page code stands for (engines report codes, not exceptions, across processes).

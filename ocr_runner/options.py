@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 # The smallest valid PNG (1x1), the example the API docs show.
 EXAMPLE_PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4//8/AAX+Av4N70a4AAAAAElFTkSuQmCC"
@@ -18,6 +18,27 @@ EXAMPLE_PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4//8/A
 ImageBase64 = Annotated[
     str, Field(description="The image or PDF, base64 (a data: URL prefix is accepted).", examples=[EXAMPLE_PNG])
 ]
+
+
+DocumentUrl = Annotated[
+    str, Field(description="Where to fetch the image or PDF (http or https; public addresses only, unless "
+               "URL_ALLOW_HOSTS or URL_ALLOW_RANGES say otherwise).", examples=["https://example.com/scan.png"])
+]
+
+
+class Source(BaseModel):
+    """The document itself: inline as base64, or by URL (exactly one of them)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    image_base64: ImageBase64 | None = None
+    document_url: DocumentUrl | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Source:
+        if (self.image_base64 is None) == (self.document_url is None):
+            raise ValueError("send the document as image_base64 or as document_url, one of the two")
+        return self
 
 
 class Options(BaseModel):
@@ -50,29 +71,25 @@ class LocateOptions(Options):
     )
 
 
-class DocumentBody(Options):
+class DocumentBody(Source, Options):
     """The JSON body of ``/ocr``, ``/document-to-markdown`` and ``/parse-figure``."""
 
-    image_base64: ImageBase64
 
-
-class LocateBody(LocateOptions):
+class LocateBody(Source, LocateOptions):
     """The JSON body of ``/locate-text``."""
 
-    image_base64: ImageBase64
 
-
-class TaskDocument(LocateOptions):
+class TaskDocument(Source, LocateOptions):
     """A document with its task: the body of ``/stream`` and ``/jobs``, and a ``/batch`` item."""
 
-    image_base64: ImageBase64
     task: str = Field("ocr", description="ocr, markdown, figure, locate or describe.")
 
 
 class UploadOptions(LocateOptions):
-    """The form fields of ``/upload-ocr`` beside ``file``."""
+    """The form fields of ``/upload-ocr`` beside ``file`` (or ``document_url`` instead of a file)."""
 
     task: str = Field("ocr", description="ocr, markdown, figure, locate or describe.")
+    document_url: DocumentUrl | None = None
 
 
 def options_of(body: BaseModel) -> LocateOptions:

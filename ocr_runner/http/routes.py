@@ -52,8 +52,8 @@ async def ui() -> HTMLResponse:
 async def upload_ocr(
     request: Request,
     service: Serving,
-    file: Annotated[UploadFile, File(description="An image (PNG, JPEG, TIFF, WebP, BMP, GIF) or a PDF.")],
     options: Annotated[UploadForm, Form()],
+    file: Annotated[UploadFile | None, File(description="An image (PNG, JPEG, TIFF, WebP, BMP, GIF) or a PDF.")] = None,
 ) -> Any:
     """Multipart upload: ``file`` plus the task and the same options as the JSON endpoints, as form fields.
 
@@ -61,10 +61,11 @@ async def upload_ocr(
     URL and malformed forms get a 4xx.
     """
     form = await request.form()  # parsed once already; this is FastAPI's cached copy
-    unknown = sorted(k for k, v in form.multi_items() if isinstance(v, str) and k not in UploadForm.model_fields)
+    unknown = sorted(k for k, v in form.multi_items()
+                     if isinstance(v, str) and k not in UploadForm.model_fields and k != "file")
     if unknown:
         return json_error(UnprocessableRequest(f"unknown form fields: {', '.join(unknown)}", field=unknown[0]))
-    return await service.upload(await file.read(), options)
+    return await service.upload(await file.read() if file is not None else None, options)
 
 
 @jobs.post("", status_code=202, response_model=JobStatus, summary="Submit a long document as a job")

@@ -8,6 +8,7 @@ the one table in ``http.errors``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -18,6 +19,7 @@ from ..cache import ResultCache
 from ..engines.base import EngineHealth, EnginePage, EngineResult
 from ..engines.plan import EnginePlan
 from ..errors import OCRError, UnprocessableRequest
+from ..fetch import UrlFetcher
 from ..images import decode_base64
 from ..jobs import JobStore
 from ..options import TaskDocument, options_of
@@ -51,13 +53,14 @@ class OCRServing:
             on_failed=lambda code: self.metrics.count_error(code.value, status_for(code)),
         )
         self._engine_health = engine_health
+        self.fetcher = UrlFetcher(settings)
 
     # -- task endpoints ------------------------------------------------------------------------
 
     async def document(self, ctx: Any, task: Task, body: Any) -> Any:
         """One document (an image or a PDF) for a task endpoint: its ``OCRResponse``, or an error answer."""
         try:
-            request = DocumentRequest(task, decode_base64(body.image_base64), options_of(body))
+            request = await self.request_for(task, body)
             return await until_disconnected(ctx, self._observed(request))
         except OCRError as exc:
             return respond_error(ctx, exc)
@@ -68,9 +71,8 @@ class OCRServing:
                 raise UnprocessableRequest(
                     f"items must hold 1 to {self.settings.max_batch_items} documents", field="items"
                 )
-            answers = await until_disconnected(
-                ctx, self.orchestrator.run_many([self._task_request(item) for item in items])
-            )
+            requests = await asyncio.gather(*(self._task_request(item) for item in items))
+            answers = await until_disconnected(ctx, self.orchestrator.run_many(list(requests)))
         except OCRError as exc:
             return respond_error(ctx, exc)
         results = [responses.batch_item(answer) for answer in answers]
@@ -79,9 +81,7 @@ class OCRServing:
     async def stream(self, ctx: Any, body: TaskDocument) -> AsyncIterator[str]:
         started = time.perf_counter()
         try:
-            request = self._task_request(body)
-            if isinstance(request, OCRError):
-                raise request
+            request = await self.request_for(parse_task(body.task), body)
             document = await self.orchestrator.prepare(request)
         except OCRError as exc:
             # Before the first line: BentoML reads the first chunk before it sends the status, so
@@ -95,12 +95,18 @@ class OCRServing:
                 self._answered(request, item, started)
             yield responses.stream_line(item)
 
-    async def upload(self, data: bytes, options: Any) -> Any:
-        """``/upload-ocr``: the file's bytes and the form's options."""
+    async def upload(self, data: bytes | None, options: Any) -> Any:
+        """``/upload-ocr``: the file's bytes (or the form's ``document_url``) and the form's options."""
         from starlette.responses import JSONResponse
 
         try:
-            request = DocumentRequest(parse_task(options.task), data, options_of(options), field="file")
+            task = parse_task(options.task)
+            if (data is None) == (options.document_url is None):
+                raise UnprocessableRequest("send a file, or a document_url instead of one", field="file")
+            if data is None:
+                request = await self.request_for(task, options)
+            else:
+                request = DocumentRequest(task, data, options_of(options), field="file")
             return JSONResponse((await self._observed(request)).model_dump())
         except OCRError as exc:
             return json_error(exc)
@@ -112,9 +118,7 @@ class OCRServing:
         from starlette.responses import JSONResponse
 
         try:
-            request = self._task_request(body)
-            if isinstance(request, OCRError):
-                raise request
+            request = await self.request_for(parse_task(body.task), body)
             self.jobs.ensure_capacity()  # before the (possibly long) rendering of every page
             document = await self.orchestrator.prepare(request)
             record = self.jobs.submit(
@@ -159,11 +163,17 @@ class OCRServing:
 
     # -- internals -----------------------------------------------------------------------------
 
-    @staticmethod
-    def _task_request(item: TaskDocument) -> DocumentRequest | OCRError:
-        """A document with its own task (a batch item, a stream, a job); its error in its place."""
+    async def request_for(self, task: Task, body: Any) -> DocumentRequest:
+        """The document of a request model (inline, or fetched from its URL) with its options."""
+        if getattr(body, "document_url", None) is not None:
+            data = await self.fetcher.fetch(body.document_url)
+            return DocumentRequest(task, data, options_of(body), field="document_url")
+        return DocumentRequest(task, decode_base64(body.image_base64), options_of(body))
+
+    async def _task_request(self, item: TaskDocument) -> DocumentRequest | OCRError:
+        """A batch item with its own task; its error in its place."""
         try:
-            return DocumentRequest(parse_task(item.task), decode_base64(item.image_base64), options_of(item))
+            return await self.request_for(parse_task(item.task), item)
         except OCRError as exc:
             return exc
 
