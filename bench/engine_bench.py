@@ -62,7 +62,7 @@ def prepared_inputs(engine, jobs: list[EnginePage]):
     images = [load_image(j.image, max_pixels=engine.settings.max_image_pixels) for j in jobs]
     first = jobs[0]
     mode = snap_mode(ResolutionMode(first.base_size, first.image_size, first.crop_mode), engine.supported_modes)
-    return engine._preprocess(images, [j.prompt for j in jobs], mode)
+    return engine.inputs.prepare(images, [j.prompt for j in jobs], mode)
 
 
 def timed_generate(engine, inputs: dict, **generation) -> float:
@@ -74,8 +74,8 @@ def timed_generate(engine, inputs: dict, **generation) -> float:
     sync()
     started = time.perf_counter()
     with torch.inference_mode():
-        model_inputs["mm_encoder_outputs"] = {"image": engine._encode_images(model_inputs)}
-        engine.net.generate(**model_inputs, do_sample=False, pad_token_id=engine._pad_id, **generation)
+        model_inputs["mm_encoder_outputs"] = {"image": engine.inputs.encode_images(model_inputs)}
+        engine.net.generate(**model_inputs, do_sample=False, pad_token_id=engine.pad_id, **generation)
     sync()
     return time.perf_counter() - started
 

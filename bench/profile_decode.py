@@ -26,8 +26,8 @@ def generate_tokens(engine, inputs: dict, tokens: int, guard: bool = True, **ext
     """Seconds to generate exactly ``tokens`` new tokens, with the engine's repetition guard unless told not to."""
     from transformers import LogitsProcessorList
 
-    if guard and engine._repetition_guard is not None:
-        extra["logits_processor"] = LogitsProcessorList([engine._repetition_guard])
+    if guard and engine.repetition_guard is not None:
+        extra["logits_processor"] = LogitsProcessorList([engine.repetition_guard])
     return timed_generate(engine, inputs, max_new_tokens=tokens, min_new_tokens=tokens, **extra)
 
 

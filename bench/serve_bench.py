@@ -145,6 +145,8 @@ def server_env(args: argparse.Namespace, max_batch_size: int, batching: str, mod
     }
     if model:
         env["MODEL_NAME"] = model
+    if args.kv_cache_room is not None and batching == "continuous":
+        env["KV_CACHE_ROOM"] = str(args.kv_cache_room)
     forced = args.mixed_tokens[1] if args.mixed_tokens else args.new_tokens
     if forced:
         env.update(MIN_NEW_TOKENS=str(forced), MAX_NEW_TOKENS=str(forced))
@@ -229,6 +231,8 @@ def main() -> None:
                         help="cap the one-at-a-time levels at this many requests (pages/s only): "
                         "its rate does not depend on concurrency, and on a GPU at 1,024 tokens a page it "
                         "serves a page in about 20 s")
+    parser.add_argument("--kv-cache-room", type=int, default=None,
+                        help="KV_CACHE_ROOM for the continuous configuration (unset: the service's default)")
     parser.add_argument("--configurations", default="continuous,static,baseline", help=", ".join(CONFIGURATIONS))
     parser.add_argument("--timeout-s", type=int, default=1800)
     parser.add_argument("--start-timeout-s", type=float, default=600)
@@ -256,6 +260,7 @@ def main() -> None:
             "machine": args.machine or _machine_name(),
             "new_tokens": args.new_tokens or None,
             "mixed_tokens": f"uniform {args.mixed_tokens[0]}..{args.mixed_tokens[1]}" if args.mixed_tokens else None,
+            "kv_cache_room": args.kv_cache_room,
             "page": f"A4 1240x1754, {args.lines} rendered text lines, 16 distinct pages, default mode (1024/640 crop)",
             "configurations": {},
         }

@@ -12,9 +12,17 @@ OCR-2, 1/24 of the cache) and the allocator's fragmentation.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from .continuous import prefill
+
+if TYPE_CHECKING:
+    from .deepseek import DeepseekEngine
+
+log = logging.getLogger(__name__)
 
 GiB = 2**30
 # Pages of k:1 and 1:k tiles reach every backend's largest tile grid (OCR-2: 6 tiles, v1: 9).
@@ -99,3 +107,43 @@ def rows_that_fit(
         return BatchCapacity(1, f"GPU memory: not even one row of {row_tokens:,} tokens fits ({where}); "
                                 "lower MAX_NEW_TOKENS or raise GPU_MEMORY_UTILIZATION", row_bytes)
     return BatchCapacity(fit, f"GPU memory: {where}", row_bytes)
+
+
+def fit_batch(engine: DeepseekEngine, total_bytes: int, reserved_bytes: int,
+              usable_bytes: int | None = None) -> BatchCapacity:
+    """The engine's decode rows that fit beside ``reserved_bytes`` on a card of ``total_bytes`` (of
+    which this process reaches ``usable_bytes``), each row as wide as the longest prompt plus MAX_NEW_TOKENS."""
+    import torch
+
+    settings = engine.settings
+    row_tokens = engine.worst_page.tokens + settings.max_new_tokens + settings.kv_cache_room
+    vocab = engine.net.get_output_embeddings().weight.shape[0]
+    # Per row and step: the logits in the model's dtype and the float scores picked from.
+    logits_bytes = vocab * (torch.finfo(engine.torch_dtype).bits // 8 + 4)
+    row_bytes = kv_bytes_per_token(engine.net, engine.device) * row_tokens + logits_bytes
+    return rows_that_fit(settings.max_batch_size, total_bytes, reserved_bytes, row_bytes,
+                         settings.gpu_memory_utilization, row_tokens, usable_bytes)
+
+
+def fit_batch_to_gpu_memory(engine: DeepseekEngine) -> BatchCapacity:
+    """Measure what a full prefill group of the worst page needs beside the weights, in every mode,
+    then fit rows. Runs at start-up, before any request: the batcher's thread is idle meanwhile."""
+    import torch
+
+    device = torch.device(engine.device)
+    group = min(engine.settings.prefill_batch_pages, engine.settings.max_batch_size)
+    worst = engine.worst_page
+    peak = 0
+    for mode in engine.supported_modes:
+        inputs = engine.inputs.prepare([worst.image] * group, [worst.prompt] * group, mode)
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        with torch.inference_mode():
+            output = prefill(engine.net, engine.inputs.to_device(inputs))
+        torch.cuda.synchronize(device)
+        peak = max(peak, torch.cuda.max_memory_allocated(device))
+        del output
+    free, total = torch.cuda.mem_get_info(device)
+    # Another process on the card leaves less than the share: free memory plus what our allocator holds.
+    usable = free + torch.cuda.memory_reserved(device)
+    return fit_batch(engine, total, peak, usable)

@@ -18,50 +18,27 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
 from .base import EngineBusy
+from .failures import failure_reason, is_out_of_memory, split_on_failure
 from .kv_rows import KvRows
+from .sequence import PageHandler, PageSequence
+
+__all__ = ["ContinuousBatcher", "PageHandler", "PageSequence", "prefill"]
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(eq=False)
-class PageSequence:
-    """One page on its way through the running batch."""
-
-    inputs: Any  # the page's processor output, on the CPU
-    mode: Any  # the effective resolution mode; pages of one mode share a prefill
-    limit: int  # most tokens to generate
-    min_new_tokens: int  # end-of-sequence is not allowed before this many (benchmarks force lengths)
-    prompt_ids: list[int]  # the prompt without padding: the repetition guard's first history
-    future: Future
-    generated: list[int] = field(default_factory=list)
-    position: int = 0  # position id of the next token fed to the model: real tokens in the cache
-    admitted_at: float = 0.0
-    peak_rows: int = 0
-    finished: bool = False
-
-    def restart(self) -> None:
-        """Back to the queue with nothing generated (greedy, so it reads the same the second time)."""
-        self.generated.clear()
-        self.finished = False
-
-
 class ContinuousBatcher:
-    """Admit, step, retire. ``encode`` turns a group of same-mode pages into model inputs on the device
-    (vision features included); ``finish`` answers a page's future from its generated tokens.
-    """
+    """Admit, step, retire, for the pages ``pages`` encodes and answers."""
 
     def __init__(
         self,
         net: Any,
-        encode: Callable[[list[PageSequence]], dict[str, Any]],
-        finish: Callable[[PageSequence, float], None],
-        fail: Callable[[PageSequence, str], None],
+        pages: PageHandler,
         *,
         eos_id: int | None,
         max_rows: int,
@@ -70,9 +47,8 @@ class ContinuousBatcher:
         kv_room: int = 0,
         guard: Callable[[list[list[int]], torch.Tensor], torch.Tensor] | None = None,
         guard_window: int = 0,
-        on_step: Callable[[int, int], None] | None = None,
     ) -> None:
-        self._net, self._encode, self._finish, self._fail = net, encode, finish, fail
+        self._net, self._pages = net, pages
         self._eos_id = eos_id
         self.max_rows = max_rows  # read at every admission, so it may be changed while running
         # Newcomers prefilled together at most: bounds prefill activations and the pause it puts on decoding.
@@ -80,7 +56,6 @@ class ContinuousBatcher:
         self.kv_room = kv_room  # >0: the cache grows in place, this many tokens at a time (kv_rows.RoomyLayer)
         self._max_waiting = max_waiting
         self._guard, self._guard_window = guard, guard_window
-        self._on_step = on_step
         self._cond = threading.Condition()
         self._pending: deque[PageSequence] = deque()
         self._holding: set[Future] = set()  # pages accepted and not yet decoding, preparation included
@@ -138,7 +113,7 @@ class ContinuousBatcher:
                 log.exception("continuous batching failed")
                 for sequence in [*newcomers, *self._active]:
                     if not sequence.future.done():
-                        self._fail(sequence, failure_reason(exc))
+                        self._pages.fail(sequence, failure_reason(exc))
                 self._active, self._kv = [], None
 
     def _take_newcomers(self) -> list[PageSequence]:
@@ -164,27 +139,24 @@ class ContinuousBatcher:
             self._prefill(group)
 
     def _prefill(self, group: list[PageSequence]) -> None:
-        """Encode and prefill a same-mode group; on failure split it before failing any page."""
-        try:
-            inputs = self._encode(group)
-            mask = inputs["attention_mask"]
-            output = prefill(self._net, inputs)
-        except Exception as exc:  # noqa: BLE001 - isolate the page at fault
-            out_of_memory = is_out_of_memory(exc)
-            if out_of_memory:
-                torch.cuda.empty_cache()
-            if len(group) > 1:
-                half = len(group) // 2
-                log.warning("prefill of %d pages failed (%s); retrying as %d + %d", len(group), exc, half,
-                            len(group) - half)
-                self._prefill(group[:half])
-                self._prefill(group[half:])
-            elif out_of_memory and self._active:
-                self._requeue(group)  # it fits once running pages have finished
-            else:
-                log.exception("prefill failed")
-                self._fail(group[0], failure_reason(exc))
-            return
+        """Encode and prefill a same-mode group, then decode its first tokens; on failure split it
+        before failing any page."""
+        split_on_failure(group, self._encode_and_prefill, self._join, self._prefill_failed, "prefill")
+
+    def _encode_and_prefill(self, group: list[PageSequence]) -> tuple[torch.Tensor, Any]:
+        inputs = self._pages.encode(group)
+        return inputs["attention_mask"], prefill(self._net, inputs)
+
+    def _prefill_failed(self, sequence: PageSequence, exc: Exception) -> None:
+        if is_out_of_memory(exc) and self._active:
+            self._requeue([sequence])  # it fits once running pages have finished
+        else:
+            log.error("prefill failed", exc_info=exc)
+            self._pages.fail(sequence, failure_reason(exc))
+
+    def _join(self, group: list[PageSequence], prefilled: tuple[torch.Tensor, Any]) -> None:
+        """The group's cache joins the running batch's; each page gets its first token."""
+        mask, output = prefilled
         now = time.perf_counter()
         for sequence, length in zip(group, mask.sum(dim=1).tolist()):
             sequence.position = int(length)
@@ -218,8 +190,7 @@ class ContinuousBatcher:
             return
         for sequence in rows:  # the token just fed is in the cache now
             sequence.position += 1
-        if self._on_step is not None:
-            self._on_step(len(rows), len(self._holding))
+        self._pages.on_step(len(rows), len(self._holding))
         self._advance(rows, output.logits[:, -1, :])
 
     def _advance(self, rows: list[PageSequence], logits: torch.Tensor) -> None:
@@ -248,7 +219,7 @@ class ContinuousBatcher:
         now = time.perf_counter()
         for index, sequence in enumerate(self._active):
             if sequence.finished:
-                self._finish(sequence, (now - sequence.admitted_at) * 1000)
+                self._pages.finish(sequence, (now - sequence.admitted_at) * 1000)
             elif not sequence.future.cancelled():  # a client that left frees its row
                 keep.append(index)
         if len(keep) < len(self._active):
@@ -282,11 +253,3 @@ def prefill(net: Any, inputs: dict[str, Any]) -> Any:
     positions = (mask.long().cumsum(-1) - 1).masked_fill(mask == 0, 0)
     return net(**inputs, position_ids=positions, use_cache=True, logits_to_keep=1)
 
-
-def is_out_of_memory(exc: BaseException) -> bool:
-    return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
-
-
-def failure_reason(exc: BaseException) -> str:
-    """What a page that failed with ``exc`` is told."""
-    return "out of GPU memory" if is_out_of_memory(exc) else f"{exc.__class__.__name__}: {exc}"

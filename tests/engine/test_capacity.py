@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from PIL import Image
 
+from ocr_runner.engines import capacity as capacity_module
 from ocr_runner.engines import create_engine
-from ocr_runner.engines import deepseek as deepseek_module
 from ocr_runner.engines.capacity import GiB, kv_bytes_per_token, rows_that_fit, worst_page
 from ocr_runner.engines.continuous import prefill
 from ocr_runner.tasks import PROMPTS
@@ -32,7 +32,7 @@ def test_kv_bytes_per_token_of_the_v1_model(tiny_v1_settings):
     expected = TEXT["num_hidden_layers"] * 2 * TEXT["num_key_value_heads"] * head_dim * 4
     assert kv_bytes_per_token(engine.net, "cpu") == expected
     # v1 tiles up to 9 and adds a newline token per row of patches: a tall page costs more than a wide one.
-    longest, page = engine._worst_page.tokens, engine._worst_page.image
+    longest, page = engine.worst_page.tokens, engine.worst_page.image
     crop = engine.supported_modes[0]
     tall = max(engine.backend.prepare_inputs([page], [p], crop)["input_ids"].shape[1] for p in PROMPTS.values())
     assert page.height > page.width and tall == longest
@@ -41,7 +41,7 @@ def test_kv_bytes_per_token_of_the_v1_model(tiny_v1_settings):
 
 
 def test_the_longest_prompt_is_the_largest_tile_grid(static_engine):
-    backend, tile = static_engine.backend, static_engine._tile
+    backend, tile = static_engine.backend, static_engine.tile_pixels
     worst = worst_page(backend.prepare_inputs, static_engine.supported_modes, tile, PROMPTS.values())
     longest, page = worst.tokens, worst.image
     crop = static_engine.supported_modes[0]
@@ -112,7 +112,7 @@ def test_start_up_measures_a_full_prefill_group_in_every_mode(tiny_settings, mon
 
     engine = continuous(tiny_settings, max_batch_size=8, prefill_batch_pages=3)
     shapes = []
-    monkeypatch.setattr(deepseek_module, "prefill", lambda net, inputs: shapes.append(inputs["input_ids"].shape)
+    monkeypatch.setattr(capacity_module, "prefill", lambda net, inputs: shapes.append(inputs["input_ids"].shape)
                         or prefill(net, inputs))
     readings = {
         "synchronize": None, "reset_peak_memory_stats": None, "max_memory_allocated": 30 * GiB,
@@ -120,10 +120,10 @@ def test_start_up_measures_a_full_prefill_group_in_every_mode(tiny_settings, mon
     }
     for name, value in readings.items():
         monkeypatch.setattr(torch.cuda, name, lambda device=None, value=value: value)
-    engine._fit_batch_to_gpu_memory()
+    engine.fit_batch_to_gpu_memory()
     # One prefill of three worst-case pages per mode; the crop mode's prompt is the longest there is.
     assert [shape[0] for shape in shapes] == [3] * len(engine.supported_modes)
-    assert max(shape[1] for shape in shapes) == engine._worst_page.tokens
+    assert max(shape[1] for shape in shapes) == engine.worst_page.tokens
     # 40 GiB free + 31 held by this process, less 8 GiB headroom, is under 90% of 80: the shared card decides.
     assert engine.capacity.rows == 8
     assert "71.0 GiB this process can reach of 80.0 GiB, less 8.0 GiB headroom, 30.0 GiB of it" in engine.capacity.reason

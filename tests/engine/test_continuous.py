@@ -11,7 +11,8 @@ from PIL import Image
 
 from ocr_runner.engines import EngineBusy, create_engine
 from ocr_runner.tasks import Task
-from tests.helpers import encode, engine_job as job, noise_image, run_with_settings
+from tests.helpers import encode, noise_image, run_with_settings
+from tests.helpers import engine_job as job
 
 pytestmark = pytest.mark.engine
 WAIT_S = 120
@@ -187,11 +188,11 @@ def generate_logits(engine, page_job, tokens: int) -> list[torch.Tensor]:
     from ocr_runner.images import load_image
 
     image = load_image(page_job.image, max_pixels=engine.settings.max_image_pixels)
-    inputs = engine._preprocess([image], [page_job.prompt], engine._mode(page_job))
+    inputs = engine.inputs.prepare([image], [page_job.prompt], engine.mode(page_job))
     with torch.inference_mode():
         output = engine.net.generate(
-            **engine._device_inputs(inputs), max_new_tokens=tokens, min_new_tokens=tokens, do_sample=False, pad_token_id=engine._pad_id,
-            eos_token_id=engine._eos_id, logits_processor=LogitsProcessorList([engine._repetition_guard]),
+            **engine.inputs.to_device(inputs), max_new_tokens=tokens, min_new_tokens=tokens, do_sample=False, pad_token_id=engine.pad_id,
+            eos_token_id=engine.eos_id, logits_processor=LogitsProcessorList([engine.repetition_guard]),
             output_logits=True, return_dict_in_generate=True,
         )
     return [step[0].float() for step in output.logits]

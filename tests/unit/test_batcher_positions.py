@@ -55,15 +55,20 @@ def test_every_row_is_fed_consecutive_positions_while_rows_join_and_leave(kv_roo
     net = PositionEcho()
     finished: dict[int, list[int]] = {}
 
-    def finish(sequence: PageSequence, _elapsed_ms: float) -> None:
-        finished[id(sequence)] = list(sequence.generated)
-        sequence.future.set_result(None)
+    class Pages:  # the batcher's PageHandler
+        encode = staticmethod(encode)
 
-    def fail(sequence: PageSequence, reason: str) -> None:
-        sequence.future.set_exception(RuntimeError(reason))
+        def finish(self, sequence: PageSequence, _elapsed_ms: float) -> None:
+            finished[id(sequence)] = list(sequence.generated)
+            sequence.future.set_result(None)
 
-    batcher = ContinuousBatcher(net, encode, finish, fail, eos_id=None, max_rows=3, max_waiting=64, max_admit=2,
-                                 kv_room=kv_room)
+        def fail(self, sequence: PageSequence, reason: str) -> None:
+            sequence.future.set_exception(RuntimeError(reason))
+
+        def on_step(self, rows: int, waiting: int) -> None:
+            pass
+
+    batcher = ContinuousBatcher(net, Pages(), eos_id=None, max_rows=3, max_waiting=64, max_admit=2, kv_room=kv_room)
     # Prompts of different lengths and outputs of different lengths: rows join a running batch
     # left-padded to another row's width, and finished rows leave it.
     pages = [page(length, limit) for length, limit in [(5, 9), (12, 3), (3, 14), (20, 6), (7, 1), (9, 11)]]
