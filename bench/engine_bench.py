@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> dict:
 
     base = Settings(model_name=str(args.model), engine="deepseek", max_new_tokens=max(args.new_tokens), max_batch_size=max(args.batch_sizes))
     started = time.perf_counter()
-    engine = DeepseekEngine(base, reason="benchmark")
+    engine = DeepseekEngine(base)
     engine.warmup()
     load_s = time.perf_counter() - started
     card = torch.cuda.get_device_name() if torch.cuda.is_available() else platform.processor() or "cpu"

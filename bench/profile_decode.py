@@ -50,7 +50,7 @@ def main() -> None:
     parser.add_argument("--variants", default="default,cudnn_on,cudnn_on_again,no_guard")
     parser.add_argument("--no-tables", action="store_true")
     args = parser.parse_args()
-    engine = DeepseekEngine(Settings(model_name=str(args.model), engine="deepseek"), reason="profile")
+    engine = DeepseekEngine(Settings(model_name=str(args.model), engine="deepseek"))
     # cuDNN's attention builds an execution plan per new shape; "_again" reruns the same shapes.
     variants = {
         "default": ({}, None),

@@ -11,6 +11,7 @@ import binascii
 import io
 import re
 import warnings
+
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import InvalidInput, OCRError, PayloadTooLarge, UnprocessableRequest, UnsupportedMediaType

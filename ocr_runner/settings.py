@@ -99,9 +99,10 @@ class Settings(BaseSettings):
         0.9, gt=0, le=1, description="Continuous batching on CUDA: the share of the card's memory the engine may "
         "fill (weights, activations and the batch's KV cache).",
     )
-    kv_cache_room: int = Field(
-        0, ge=0, le=4096, description="Continuous batching: grow the KV cache in place, this many tokens at a time, "
-        "instead of transformers' copy of the whole cache every decode step; 0 keeps transformers' cache.",
+    kv_cache_room: int | None = Field(
+        None, ge=0, le=4096, description="Continuous batching: grow the KV cache in place, this many tokens at a time, "
+        "instead of transformers' copy of the whole cache every decode step; 0 keeps transformers' cache. Unset: "
+        "128 on the CPU (decode steps measured 16 % faster), 0 on CUDA until it is timed there.",
     )
     prefill_batch_pages: int = Field(
         16, ge=1, description="Continuous batching: new pages prefilled together at most, between decode steps.",

@@ -114,8 +114,8 @@ def make_pdf(pages: list[list[str]], password: str | None = None) -> bytes:
     return buffer.getvalue()
 
 
-def engine_job(image: bytes, task=None, **mode):
-    """An engine job for ``task`` (OCR by default) with the task's official prompt."""
+def engine_page(image: bytes, task=None, **mode):
+    """An engine page for ``task`` (OCR by default) with the task's official prompt."""
     from ocr_runner.engines import EnginePage
     from ocr_runner.tasks import Task, build_prompt
 

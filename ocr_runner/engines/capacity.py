@@ -116,7 +116,7 @@ def fit_batch(engine: DeepseekEngine, total_bytes: int, reserved_bytes: int,
     import torch
 
     settings = engine.settings
-    row_tokens = engine.worst_page.tokens + settings.max_new_tokens + settings.kv_cache_room
+    row_tokens = engine.worst_page.tokens + settings.max_new_tokens + engine.kv_cache_room
     vocab = engine.net.get_output_embeddings().weight.shape[0]
     # Per row and step: the logits in the model's dtype and the float scores picked from.
     logits_bytes = vocab * (torch.finfo(engine.torch_dtype).bits // 8 + 4)

@@ -28,7 +28,7 @@ class ContinuousPages:
         self.batcher = ContinuousBatcher(
             engine.net, self,
             eos_id=engine.eos_id, max_rows=settings.max_batch_size, max_admit=settings.prefill_batch_pages,
-            kv_room=settings.kv_cache_room,
+            kv_room=engine.kv_cache_room,
             max_waiting=settings.max_waiting_pages or 16 * settings.max_batch_size,
             guard=guard.block if guard else None, guard_window=guard.window if guard else 0,
         )

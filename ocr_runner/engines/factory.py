@@ -34,7 +34,7 @@ def _deepseek(settings: Settings, plan: EnginePlan) -> Engine:
     from .deepseek import DeepseekEngine
 
     log.info("engine: deepseek (%s)", plan.reason)
-    return DeepseekEngine(settings, reason=plan.reason)
+    return DeepseekEngine(settings, plan)
 
 
 def _rapid(settings: Settings, reason: str) -> Engine:

@@ -47,8 +47,8 @@ def plan_engine(settings: Settings, *, gpu_present: bool | None = None) -> Engin
         return EnginePlan(
             "rapidocr", "none", "ENGINE=auto and no NVIDIA GPU: DeepSeek-OCR needs a GPU to be practical"
         )
-    # MAX_BATCH_SIZE=1 is the seed's one page at a time (BentoML refuses a batchable size of 1).
-    batching: Batching = "none" if settings.max_batch_size == 1 else settings.batching
+    # Static batches of one are the seed's one page at a time (BentoML refuses a batchable size of 1).
+    batching: Batching = "none" if settings.batching == "static" and settings.max_batch_size == 1 else settings.batching
     if settings.engine == "deepseek":
         return EnginePlan("deepseek", batching, "ENGINE=deepseek")
     return EnginePlan("deepseek", batching, "ENGINE=auto and an NVIDIA GPU is present", fallback=True)

@@ -12,7 +12,7 @@ from ocr_runner.engines.capacity import GiB, kv_bytes_per_token, rows_that_fit, 
 from ocr_runner.engines.continuous import prefill
 from ocr_runner.tasks import PROMPTS
 from tests.engine.test_continuous import WAIT_S, PausedModel, alone, continuous, readings, wait_until_queued
-from tests.helpers import engine_job as job
+from tests.helpers import engine_page as job
 
 pytestmark = pytest.mark.engine
 

@@ -12,7 +12,7 @@ from PIL import Image
 from ocr_runner.engines import EngineBusy, create_engine
 from ocr_runner.tasks import Task
 from tests.helpers import encode, noise_image, run_with_settings
-from tests.helpers import engine_job as job
+from tests.helpers import engine_page as job
 
 pytestmark = pytest.mark.engine
 WAIT_S = 120

@@ -5,7 +5,8 @@ import pytest
 from ocr_runner.engines import EnginePage, create_engine
 from ocr_runner.engines.deepseek import DeepseekEngine
 from ocr_runner.tasks import PROMPTS, Task
-from tests.helpers import encode, engine_job as job, noise_image, run_with_settings
+from tests.helpers import encode, noise_image, run_with_settings
+from tests.helpers import engine_page as job
 
 pytestmark = pytest.mark.engine
 

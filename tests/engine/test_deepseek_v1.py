@@ -20,7 +20,8 @@ from ocr_runner.models.deepseek_v1 import is_v1_config, read_checkpoint_config
 from ocr_runner.models.deepseek_v1.loading import CheckpointMismatch
 from ocr_runner.models.deepseek_v1.processing import tile_grid
 from ocr_runner.tasks import PROMPTS, Task
-from tests.helpers import engine_job as job, run_with_settings
+from tests.helpers import engine_page as job
+from tests.helpers import run_with_settings
 from tests.tiny_v1_checkpoint import build_tiny_v1_checkpoint
 
 pytestmark = pytest.mark.engine

@@ -57,8 +57,9 @@ def test_corrupt_and_truncated_pdfs_are_400():
 
 
 def test_encrypted_pdf_is_400_saying_so():
-    import pypdf
     import io
+
+    import pypdf
 
     writer = pypdf.PdfWriter(clone_from=io.BytesIO(make_pdf([["secret"]])))
     writer.encrypt("pw")

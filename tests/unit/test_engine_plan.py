@@ -16,7 +16,8 @@ pytestmark = pytest.mark.unit
         ({"engine": "auto"}, True, "deepseek", "continuous", True),
         ({"engine": "auto", "batching": "static"}, True, "deepseek", "static", True),
         ({"engine": "deepseek"}, False, "deepseek", "continuous", False),  # obeyed, even without a GPU
-        ({"engine": "deepseek", "max_batch_size": 1}, True, "deepseek", "none", False),  # the seed's one at a time
+        ({"engine": "deepseek", "batching": "static", "max_batch_size": 1}, True, "deepseek", "none", False),  # seed's
+        ({"engine": "deepseek", "max_batch_size": 1}, True, "deepseek", "continuous", False),  # one row at a time
     ],
 )
 def test_the_plan_for_each_setting_and_host(settings, gpu, engine, batching, fallback):
