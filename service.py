@@ -25,6 +25,7 @@ from ocr_runner.http.middleware import BodySizeLimit, MalformedMultipart, Reques
 from ocr_runner.http.routes import build_app
 from ocr_runner.http.serving import OCRServing
 from ocr_runner.memory import limit_malloc_arenas, start_periodic_trim
+from ocr_runner.openai.routes import OpenAIErrorShape
 from ocr_runner.options import DocumentBody, LocateBody, TaskDocument
 from ocr_runner.schemas import BatchResponse, OCRResponse
 from ocr_runner.settings import load_settings
@@ -153,6 +154,7 @@ class OCRService:
 # auth and body-limit refusals too), keys before bodies are read.
 OCRService.add_asgi_middleware(RequestId)
 OCRService.add_asgi_middleware(ErrorCounter)
+OCRService.add_asgi_middleware(OpenAIErrorShape)
 _api_keys = load_keys(settings.api_keys, settings.api_keys_file)
 if _api_keys or settings.rate_limit:
     OCRService.add_asgi_middleware(

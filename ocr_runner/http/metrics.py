@@ -111,6 +111,8 @@ def _error_code(body: bytes) -> str | None:
     except ValueError:
         return None
     code = data.get("error_code") if isinstance(data, dict) else None
+    if isinstance(data, dict) and isinstance(data.get("error"), dict):  # OpenAI's shape, under /v1
+        code = data["error"].get("code")
     return code if isinstance(code, str) and code.isidentifier() and len(code) <= 64 else None
 
 

@@ -111,17 +111,18 @@ class RequestId:
             request_id_var.reset(token)
 
 
-class ValidationErrorShape:
-    """Give the frameworks' request-validation errors the service's one error shape.
-
-    BentoML answers a body that fails validation with 400 ``{"error": "1 validation error for
-    Input", "detail": [...]}`` and FastAPI with 422 ``{"detail": [...]}``. Both become
-    ``error_body`` answers naming the fields at fault; a field the request model does not know
-    is a 422 (``unprocessable``) on every route, a wrong type stays the framework's 400/422.
-    """
+class ErrorBodyRewrite:
+    """Base of middleware that rewrites JSON error answers: buffers the body of the answers
+    ``wants`` picks and sends what ``rewrite`` makes of it (status and body)."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
+
+    def wants(self, scope: Scope, status: int) -> bool:
+        raise NotImplementedError
+
+    def rewrite(self, status: int, body: bytes) -> tuple[int, bytes]:
+        raise NotImplementedError
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -130,18 +131,18 @@ class ValidationErrorShape:
         start: Message | None = None
         chunks: list[bytes] = []
 
-        async def reshaping_send(message: Message) -> None:
+        async def rewriting_send(message: Message) -> None:
             nonlocal start
             if message["type"] == "http.response.start":
                 content_type = dict(message.get("headers") or []).get(b"content-type", b"")
-                if message["status"] in (400, 422) and content_type.startswith(b"application/json"):
+                if content_type.startswith(b"application/json") and self.wants(scope, message["status"]):
                     start = message
                     return
             elif start is not None and message["type"] == "http.response.body":
                 chunks.append(message.get("body", b""))
                 if message.get("more_body", False):
                     return
-                status, body = _reshape(start["status"], b"".join(chunks))
+                status, body = self.rewrite(start["status"], b"".join(chunks))
                 headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
                 await send({**start, "status": status,
                             "headers": [*headers, (b"content-length", str(len(body)).encode())]})
@@ -149,7 +150,23 @@ class ValidationErrorShape:
                 return
             await send(message)
 
-        await self.app(scope, receive, reshaping_send)
+        await self.app(scope, receive, rewriting_send)
+
+
+class ValidationErrorShape(ErrorBodyRewrite):
+    """Give the frameworks' request-validation errors the service's one error shape.
+
+    BentoML answers a body that fails validation with 400 ``{"error": "1 validation error for
+    Input", "detail": [...]}`` and FastAPI with 422 ``{"detail": [...]}``. Both become
+    ``error_body`` answers naming the fields at fault; a field the request model does not know
+    is a 422 (``unprocessable``) on every route, a wrong type stays the framework's 400/422.
+    """
+
+    def wants(self, scope: Scope, status: int) -> bool:
+        return status in (400, 422)
+
+    def rewrite(self, status: int, body: bytes) -> tuple[int, bytes]:
+        return _reshape(status, body)
 
 
 # Where a framework puts the request part before the field name in an error's location.

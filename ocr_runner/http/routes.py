@@ -91,7 +91,10 @@ async def cancel_job(job_id: str, service: Serving) -> Any:
 
 
 def build_app() -> FastAPI:
+    from ..openai.routes import router as openai
+
     app = FastAPI()
     app.include_router(pages)
     app.include_router(jobs)
+    app.include_router(openai)
     return app
