@@ -21,6 +21,7 @@ class ErrorCode(str, Enum):
     UNAUTHORIZED = "unauthorized"
     RATE_LIMITED = "rate_limited"
     JOB_NOT_FOUND = "job_not_found"
+    MODEL_NOT_FOUND = "model_not_found"  # the OpenAI protocol's model field names another model
     JOB_CONFLICT = "job_conflict"
     JOB_FAILED = "job_failed"
     CLIENT_CLOSED_REQUEST = "client_closed_request"
@@ -96,6 +97,10 @@ class ClientDisconnected(OCRError):
 
 class JobNotFound(OCRError):
     code = ErrorCode.JOB_NOT_FOUND
+
+
+class ModelNotFound(OCRError):
+    code = ErrorCode.MODEL_NOT_FOUND
 
 
 class JobConflict(OCRError):

@@ -19,6 +19,7 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.INVALID_REQUEST: 400,
     ErrorCode.UNAUTHORIZED: 401,
     ErrorCode.JOB_NOT_FOUND: 404,
+    ErrorCode.MODEL_NOT_FOUND: 404,
     ErrorCode.JOB_CONFLICT: 409,
     ErrorCode.JOB_FAILED: 409,  # retrying the GET cannot change a failed job
     ErrorCode.PAYLOAD_TOO_LARGE: 413,

@@ -91,10 +91,25 @@ async def cancel_job(job_id: str, service: Serving) -> Any:
 
 
 def build_app() -> FastAPI:
-    from ..openai.routes import router as openai
+    """The app BentoML mounts: these routes, the OpenAI-compatible ones and the MCP endpoint.
 
-    app = FastAPI()
+    BentoML runs a mounted app's lifespan, which runs the MCP session manager.
+    """
+    from contextlib import asynccontextmanager
+
+    from ..openai.routes import router as openai
+    from .mcp_tools import build_mcp, mcp_app
+
+    mcp = mcp_app(build_mcp(lambda: app.state.serving))
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):
+        async with mcp.router.lifespan_context(mcp):
+            yield
+
+    app = FastAPI(lifespan=lifespan)
     app.include_router(pages)
     app.include_router(jobs)
     app.include_router(openai)
+    app.router.routes.extend(mcp.routes)  # POST/GET/DELETE /mcp, beside the other routes
     return app

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-from ..errors import EngineItemFailed, InvalidInput, OCRError, UnprocessableRequest
+from ..errors import EngineItemFailed, InvalidInput, ModelNotFound, OCRError
 from ..images import decode_base64
 from ..options import LocateOptions
 from ..pipeline import PAGE_SEPARATOR, DocumentRequest
@@ -66,8 +66,7 @@ class OpenAIServing:
 
     async def requests_for(self, body: ChatCompletionRequest) -> list[DocumentRequest]:
         if body.model != (model := await self.model_id()):
-            raise UnprocessableRequest(f"model {body.model!r} is not served here; this server runs {model!r}",
-                                       field="model")
+            raise ModelNotFound(f"model {body.model!r} is not served here; this server runs {model!r}", field="model")
         texts: list[str] = []
         urls: list[str] = []
         for message in body.messages:

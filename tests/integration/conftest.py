@@ -12,6 +12,7 @@ from tests.helpers import BentoServer
 BODY_LIMIT = 2_000_000
 MAX_PDF_PAGES = 6
 OVERLOAD_KEYS = ("key-one", "key-two")
+URL_TEST_HOST = "127.0.0.2"
 
 
 @pytest.fixture(scope="session")
@@ -66,7 +67,9 @@ def servers(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> 
         # The embedded CPU engine.
         "rapidocr": BentoServer(
             # Batches of two, so that a four-page PDF finishes in steps a stream can show.
-            {"ENGINE": "rapidocr", "MAX_PDF_PAGES": str(MAX_PDF_PAGES), "MAX_BATCH_SIZE": "2", "LOG_FORMAT": "json"},
+            {"ENGINE": "rapidocr", "MAX_PDF_PAGES": str(MAX_PDF_PAGES), "MAX_BATCH_SIZE": "2", "LOG_FORMAT": "json",
+             # The URL tests' local document server; every other loopback address stays refused.
+             "URL_ALLOW_HOSTS": URL_TEST_HOST},
             logs / "rapidocr.log",
         ),
     }
