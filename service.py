@@ -150,6 +150,9 @@ class OCRService:
             yield line
 
 
+# /docs.json is BentoML's generated document made the project's (ocr_runner/http/docs.py).
+http_app.state.openapi_source = lambda: OCRService.openapi_spec.asdict()
+
 # The first middleware added is the outermost: ids on every answer, every error counted (the
 # auth and body-limit refusals too), keys before bodies are read.
 OCRService.add_asgi_middleware(RequestId)

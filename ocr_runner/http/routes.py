@@ -15,10 +15,13 @@ from fastapi.responses import HTMLResponse
 from ..errors import UnprocessableRequest
 from ..options import TaskDocument, UploadOptions
 from ..schemas import ErrorResponse, HealthResponse, JobStatus, OCRResponse
+from .docs import openapi_document
 from .errors import json_error
 from .serving import OCRServing
 
-UI_PAGE = (Path(__file__).resolve().parent / "static" / "ui.html").read_text(encoding="utf-8")
+STATIC = Path(__file__).resolve().parent / "static"
+UI_PAGE = (STATIC / "ui.html").read_text(encoding="utf-8")
+SWAGGER_PAGE = (STATIC / "swagger.html").read_text(encoding="utf-8")
 
 
 def serving(request: Request) -> OCRServing:
@@ -41,6 +44,23 @@ class UploadForm(UploadOptions):
 @pages.get("/health", response_model=HealthResponse)
 async def health(service: Serving) -> Any:
     return await service.health()
+
+
+@pages.get("/", response_class=HTMLResponse, include_in_schema=False)
+async def swagger_ui() -> HTMLResponse:
+    return HTMLResponse(SWAGGER_PAGE)
+
+
+@pages.get("/docs.json", include_in_schema=False)
+async def openapi(request: Request, service: Serving) -> Any:
+    state = request.app.state
+    if getattr(state, "openapi", None) is None:
+        settings = service.settings
+        state.openapi = openapi_document(
+            state.openapi_source(), keys_on=bool(settings.api_keys or settings.api_keys_file),
+            public_paths=tuple(settings.public_paths),
+        )
+    return state.openapi
 
 
 @pages.get("/ui", response_class=HTMLResponse, summary="A small web page: drop a file, see the result")
