@@ -2,8 +2,10 @@
 
     deepseek-ocr --image page.png --task markdown
     deepseek-ocr --image report.pdf --task all --output results/ --server http://gpu-host:8000
+    deepseek-ocr --image https://example.com/scan.png --task describe --annotate boxes/
 
-PDFs go through the async job API, with a progress bar on stderr.
+PDFs go through the async job API, with a progress bar on stderr. Exit status: 0 when every
+document was read, 1 when one failed, 2 for bad arguments, 3 when the server cannot be reached.
 """
 
 from __future__ import annotations
@@ -12,27 +14,30 @@ import argparse
 import base64
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-import httpx
+from .sdk import OCRClient, OCRClientError, ServerUnreachable
 
-ENDPOINTS = {"ocr": "/ocr", "markdown": "/document-to-markdown", "figure": "/parse-figure", "locate": "/locate-text"}
-SUFFIX = {"ocr": "txt", "markdown": "md", "figure": "md", "locate": "txt"}
+TASKS = ("ocr", "markdown", "figure", "locate", "describe")
+SUFFIX = {"ocr": "txt", "markdown": "md", "figure": "md", "locate": "txt", "describe": "txt"}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="deepseek-ocr", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--image", required=True, nargs="+", type=Path, help="image or PDF files")
-    parser.add_argument("--task", default="ocr", choices=[*ENDPOINTS, "all"])
+    parser.add_argument("--image", required=True, nargs="+", help="image or PDF files, or http(s) URLs")
+    parser.add_argument("--task", default="ocr", choices=[*TASKS, "all"], help="'all': ocr, markdown, figure "
+                        "(and locate with --text)")
     parser.add_argument("--text", help="text to locate (locate task; with 'all', adds locate)")
     parser.add_argument("--server", default="http://localhost:8000")
     parser.add_argument("--pages", help="PDF page range, e.g. 1-3,5")
     parser.add_argument("--base-size", type=int)
     parser.add_argument("--image-size", type=int)
     parser.add_argument("--crop-mode", choices=["true", "false"])
+    parser.add_argument("--force-ocr", action="store_true", help="PDFs: recognise pages that have a text layer too")
+    parser.add_argument("--max-new-tokens", type=int, help="cap on generated tokens a page")
+    parser.add_argument("--annotate", type=Path, metavar="DIR", help="write each page with its boxes drawn to DIR")
     parser.add_argument("--api-key", help="sent as a Bearer token")
     parser.add_argument("--output", type=Path, help="file (one result) or folder (several) to write results to")
     parser.add_argument("--json", action="store_true", help="the full responses, one JSON object per line")
@@ -40,16 +45,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def request_body(args: argparse.Namespace, data: bytes, task: str) -> dict[str, Any]:
-    body: dict[str, Any] = {"image_base64": base64.b64encode(data).decode()}
-    for key in ("pages", "base_size", "image_size"):
-        if getattr(args, key) is not None:
-            body[key] = getattr(args, key)
+def options(args: argparse.Namespace, task: str) -> dict[str, Any]:
+    chosen: dict[str, Any] = {key: getattr(args, key) for key in ("pages", "base_size", "image_size", "max_new_tokens")}
     if args.crop_mode is not None:
-        body["crop_mode"] = args.crop_mode == "true"
+        chosen["crop_mode"] = args.crop_mode == "true"
+    if args.force_ocr:
+        chosen["force_ocr"] = True
+    if args.annotate is not None:
+        chosen["annotate"] = True
     if task == "locate":
-        body["text_to_locate"] = args.text or ""
-    return body
+        chosen["text_to_locate"] = args.text or ""
+    return chosen
 
 
 def progress(done: int, total: int, label: str) -> None:
@@ -59,64 +65,67 @@ def progress(done: int, total: int, label: str) -> None:
     sys.stderr.flush()
 
 
-def run_pdf(client: httpx.Client, body: dict[str, Any], task: str, label: str) -> httpx.Response:
-    submitted = client.post("/jobs", json={**body, "task": task})
-    if submitted.status_code != 202:
-        return submitted
-    job = submitted.json()
-    while job["status"] in ("queued", "running"):
-        progress(job["progress"]["pages_done"], job["progress"]["pages_total"], label)
-        time.sleep(0.5)
-        job = client.get(f"/jobs/{job['job_id']}").json()
-    progress(job["progress"]["pages_done"], job["progress"]["pages_total"], label)
+def read(client: OCRClient, document: Any, task: str, chosen: dict[str, Any], label: str) -> dict[str, Any]:
+    is_pdf = isinstance(document, bytes) and document[:5] == b"%PDF-"
+    if not is_pdf:
+        return client.read(document, task, **chosen).model_dump()
+    job = client.submit_job(document, task, **chosen)
+    answer = client.wait(job.job_id, on_progress=lambda done, total: progress(done, total, label))
     sys.stderr.write("\n")
-    return client.get(job["result_url"])
+    return answer.model_dump()
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    tasks = [*ENDPOINTS][:3] + (["locate"] if args.text else []) if args.task == "all" else [args.task]
+    tasks = ["ocr", "markdown", "figure"] + (["locate"] if args.text else []) if args.task == "all" else [args.task]
     if "locate" in tasks and not args.text:
         print("--text is required for the locate task", file=sys.stderr)
         return 2
-    runs = [(path, task) for path in args.image for task in tasks]
+    runs = [(source, task) for source in args.image for task in tasks]
     to_folder = args.output is not None and (len(runs) > 1 or args.output.is_dir())
-    if to_folder:
-        args.output.mkdir(parents=True, exist_ok=True)
-    headers = {"authorization": f"Bearer {args.api_key}"} if args.api_key else {}
+    for folder in (args.output if to_folder else None, args.annotate):
+        if folder is not None:
+            folder.mkdir(parents=True, exist_ok=True)
     failures = 0
-    with httpx.Client(base_url=args.server, timeout=args.timeout, headers=headers) as client:
-        for path, task in runs:
+    with OCRClient(args.server, api_key=args.api_key, timeout=args.timeout) as client:
+        for source, task in runs:
+            is_url = source.startswith(("http://", "https://"))
+            path = Path(source.rsplit("/", 1)[-1] or "document") if is_url else Path(source)
             try:
-                data = path.read_bytes()
+                document: Any = source if is_url else path.read_bytes()
             except OSError as exc:
-                print(f"{path}: {exc.strerror}", file=sys.stderr)
+                print(f"{source}: {exc.strerror}", file=sys.stderr)
                 failures += 1
                 continue
-            body = request_body(args, data, task)
             label = f"{path.name} {task}"
-            if data[:5] == b"%PDF-":
-                response = run_pdf(client, body, task, label)
-            else:
-                response = client.post(ENDPOINTS[task], json=body)
             try:
-                answer = response.json()
-            except ValueError:
-                answer = {"success": False, "error": response.text[:500]}
-            if response.status_code != 200 or not answer.get("success"):
+                answer = read(client, document, task, options(args, task), label)
+            except ServerUnreachable as exc:
+                print(f"deepseek-ocr: cannot reach the server at {args.server} ({exc})", file=sys.stderr)
+                return 3
+            except OCRClientError as exc:
                 failures += 1
-                print(f"{label}: HTTP {response.status_code}: {answer.get('error')}", file=sys.stderr)
+                print(f"{label}: HTTP {exc.status}: {exc.message}", file=sys.stderr)
                 if args.json:
-                    print(json.dumps({"file": str(path), "task": task, **answer}))
+                    print(json.dumps({"file": source, "task": task, **exc.body}))
                 continue
-            output = json.dumps({"file": str(path), "task": task, **answer}) if args.json else answer.get("result", "")
-            if args.output is None:
-                print(output if args.json or len(runs) == 1 else f"=== {label} ===\n{output}")
-            else:
-                target = args.output / f"{path.stem}.{task}.{'json' if args.json else SUFFIX[task]}" if to_folder else args.output
-                target.write_text(output + "\n")
-                print(f"{label}: wrote {target}", file=sys.stderr)
+            write(args, answer, source, path, task, label, len(runs), to_folder)
     return 1 if failures else 0
+
+
+def write(args: argparse.Namespace, answer: dict[str, Any], source: str, path: Path, task: str, label: str,
+          runs: int, to_folder: bool) -> None:
+    output = json.dumps({"file": source, "task": task, **answer}) if args.json else answer.get("result") or ""
+    if args.output is None:
+        print(output if args.json or runs == 1 else f"=== {label} ===\n{output}")
+    else:
+        target = args.output / f"{path.stem}.{task}.{'json' if args.json else SUFFIX[task]}" if to_folder else args.output
+        target.write_text(output + "\n")
+        print(f"{label}: wrote {target}", file=sys.stderr)
+    for page in answer.get("annotated_images") or []:
+        target = args.annotate / f"{path.stem}.{task}.page{page['page']}.png"
+        target.write_bytes(base64.b64decode(page["image_base64"]))
+        print(f"{label}: wrote {target}", file=sys.stderr)
 
 
 if __name__ == "__main__":
