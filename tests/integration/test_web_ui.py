@@ -73,3 +73,53 @@ def test_errors_are_shown_not_swallowed(browser, rapid_server, tmp_path):
     upload(page, rapid_server, junk, "ocr")
     assert page.evaluate("document.body.dataset.state") == "error"
     assert "400" in page.inner_text("#status") and "not a supported image" in page.inner_text("#status")
+
+
+def test_a_long_pdf_shows_progress_page_range_force_ocr_and_failed_pages(browser, rapid_server, tmp_path):
+    import io
+
+    from PIL import Image
+
+    # Five readable pages and one too thin to read: the engine refuses that page alone.
+    pages = [render_page([f"Progress sheet {n}"], size=(850, 1100), font_size=40) for n in range(1, 6)]
+    pages.insert(3, Image.new("RGB", (3000, 30), "white"))
+    buffer = io.BytesIO()
+    pages[0].save(buffer, format="PDF", save_all=True, append_images=pages[1:], resolution=100.0)
+    pdf = tmp_path / "long.pdf"
+    pdf.write_bytes(buffer.getvalue())
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page.goto(rapid_server.url + "/ui")
+    page.wait_for_function("document.getElementById('engine').textContent.includes('rapidocr')")
+    page.evaluate("""() => { window.seen = [];
+        new MutationObserver(() => window.seen.push(document.getElementById('status').textContent))
+            .observe(document.getElementById('status'), {childList: true, characterData: true, subtree: true}); }""")
+    page.set_input_files("#file", str(pdf))
+    page.select_option("#task", "ocr")
+    page.fill("#pages-range", "2-6")
+    page.check("#force")
+    page.click("#run")
+    page.wait_for_function("document.body.dataset.state === 'done' || document.body.dataset.state === 'error'",
+                           timeout=120_000)
+    assert page.evaluate("document.body.dataset.state") == "done", page.inner_text("#status")
+    assert "5 page(s) · 1 failed" in page.inner_text("#status")
+    assert any(" of 5 pages" in text for text in page.evaluate("window.seen")), page.evaluate("window.seen")
+    assert "Page 4 could not be read" in page.inner_text("#notes")
+    result = page.inner_text("#result")
+    assert "Progress sheet 2" in result and "Progress sheet 1" not in result
+    assert len(page.query_selector_all(".page img")) == 4
+
+
+def test_a_tiff_is_previewed_as_the_servers_rendering(browser, rapid_server, tmp_path):
+    import io
+
+    image = render_page(["Tagged image file"])
+    buffer = io.BytesIO()
+    image.save(buffer, format="TIFF")
+    tiff = tmp_path / "scan.tiff"
+    tiff.write_bytes(buffer.getvalue())
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    upload(page, rapid_server, tiff, "ocr")
+    assert page.evaluate("document.body.dataset.state") == "done", page.inner_text("#status")
+    assert page.evaluate("document.querySelector('.page img').src").startswith("data:image/png;base64,")
+    assert page.evaluate("document.querySelector('.page img').naturalWidth") == image.width
+    assert "Tagged image file" in page.inner_text("#result")
