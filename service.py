@@ -26,6 +26,7 @@ from ocr_runner.http.routes import build_app
 from ocr_runner.http.serving import OCRServing
 from ocr_runner.memory import limit_malloc_arenas, start_periodic_trim
 from ocr_runner.openai.routes import OpenAIErrorShape
+from ocr_runner.openai.routes import router as openai_routes
 from ocr_runner.options import DocumentBody, LocateBody, TaskDocument
 from ocr_runner.schemas import BatchResponse, OCRResponse
 from ocr_runner.settings import load_settings
@@ -89,7 +90,7 @@ class EngineService:
         return self.engine.health()
 
 
-http_app = build_app()
+http_app = build_app(openai_routes)
 Items = Annotated[list[TaskDocument], Field(description="Documents to read, each with its own task.")]
 
 

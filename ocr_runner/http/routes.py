@@ -110,14 +110,12 @@ async def cancel_job(job_id: str, service: Serving) -> Any:
     return service.job(job_id, cancel=True)
 
 
-def build_app() -> FastAPI:
-    """The app BentoML mounts: these routes, the OpenAI-compatible ones and the MCP endpoint.
-
-    BentoML runs a mounted app's lifespan, which runs the MCP session manager.
+def build_app(*routers: APIRouter) -> FastAPI:
+    """The app BentoML mounts: these routes, the ``routers`` given (the OpenAI-compatible ones) and the
+    MCP endpoint. BentoML runs a mounted app's lifespan, which runs the MCP session manager.
     """
     from contextlib import asynccontextmanager
 
-    from ..openai.routes import router as openai
     from .mcp_tools import build_mcp, mcp_app
 
     mcp = mcp_app(build_mcp(lambda: app.state.serving))
@@ -130,6 +128,7 @@ def build_app() -> FastAPI:
     app = FastAPI(lifespan=lifespan)
     app.include_router(pages)
     app.include_router(jobs)
-    app.include_router(openai)
+    for router in routers:
+        app.include_router(router)
     app.router.routes.extend(mcp.routes)  # POST/GET/DELETE /mcp, beside the other routes
     return app
