@@ -86,3 +86,25 @@ def test_mcp_client_lists_and_calls_the_tools(rapid_server):
     assert not text.is_error and "Purchase order 7410" in text.content[0].text
     assert not boxes.is_error and '"label": "Friday"' in boxes.content[0].text
     assert broken.is_error and "invalid_input" in broken.content[0].text
+
+
+def test_doclings_vlm_pipeline_converts_a_pdf_through_v1(rapid_server, tmp_path, monkeypatch):
+    """docling's own pipeline, pointed at this server with its API options (as its docs show for vLLM)."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # nothing may be downloaded: the pages go to this server
+    from docling.datamodel.base_models import InputFormat
+    from docling.datamodel.pipeline_options import VlmPipelineOptions
+    from docling.datamodel.pipeline_options_vlm_model import ApiVlmOptions, ResponseFormat
+    from docling.document_converter import DocumentConverter, PdfFormatOption
+    from docling.pipeline.vlm_pipeline import VlmPipeline
+
+    pdf = tmp_path / "two-pages.pdf"
+    pdf.write_bytes(make_pdf([["Docling reads page one"], ["Docling reads page two"]]))
+    vlm = ApiVlmOptions(url=rapid_server.url + "/v1/chat/completions", params={"model": "rapidocr/PP-OCRv6"},
+                        prompt="Free OCR.", timeout=120, scale=1.0, response_format=ResponseFormat.MARKDOWN)
+    options = VlmPipelineOptions(enable_remote_services=True, vlm_options=vlm)
+    converter = DocumentConverter(format_options={
+        InputFormat.PDF: PdfFormatOption(pipeline_cls=VlmPipeline, pipeline_options=options)})
+    result = converter.convert(pdf)
+    markdown = result.document.export_to_markdown()
+    assert result.status.name == "SUCCESS", result.errors
+    assert markdown.index("Docling reads page one") < markdown.index("Docling reads page two")
