@@ -126,7 +126,30 @@ async def drive(
         "p99_s": percentile(latencies, 0.99),
         "mean_batch_size": round(statistics.fmean(batch_sizes), 2) if batch_sizes else None,
         "max_batch_size_seen": max(batch_sizes, default=None),
+        "_latencies": latencies, "_tokens": sum(tokens), "_batch_sizes": batch_sizes,
     }
+
+
+def merged(rounds: list[dict], concurrency: int) -> dict:
+    """One level's summary from the rounds it was measured in (``--interleave``)."""
+    latencies = sorted(x for r in rounds for x in r["_latencies"])
+    sizes = [x for r in rounds for x in r["_batch_sizes"]]
+    wall = sum(r["wall_s"] for r in rounds)
+    failures: dict[str, int] = {}
+    for r in rounds:
+        for key, count in r["failures"].items():
+            failures[key] = failures.get(key, 0) + count
+    return {
+        "concurrency": concurrency, "requests": sum(r["requests"] for r in rounds), "answered": len(latencies),
+        "failures": failures, "rounds": len(rounds), "wall_s": round(wall, 2),
+        "pages_per_s": round(len(latencies) / wall, 3), "output_tokens_per_s": round(sum(r["_tokens"] for r in rounds) / wall, 1),
+        "p50_s": percentile(latencies, 0.50), "p95_s": percentile(latencies, 0.95), "p99_s": percentile(latencies, 0.99),
+        "mean_batch_size": round(statistics.fmean(sizes), 2) if sizes else None, "max_batch_size_seen": max(sizes, default=None),
+    }
+
+
+def public(level: dict) -> dict:
+    return {k: v for k, v in level.items() if not k.startswith("_")}
 
 
 # name -> (max batch size, engine batching); None means the --max-batch-size given.
@@ -177,13 +200,48 @@ def run_configuration(args, name: str, model: str | None, pages: list[str], leng
                 total = min(total, args.baseline_max_requests)
             with PeakSampler(server.process.pid) as peak:
                 level = asyncio.run(drive(server.url, pages, total, concurrency, args.timeout_s, lengths))
-            level.update(peak_rss_mb=peak.rss_mb, peak_gpu_mib=peak.gpu_mib)
+            level = public(level) | {"peak_rss_mb": peak.rss_mb, "peak_gpu_mib": peak.gpu_mib}
             print(json.dumps({"configuration": name, **level}), flush=True)
             levels.append(level)
         return {"max_batch_size": max_batch_size, "batching": batching, "ready_s": ready_s, "health": health,
                 "levels": levels}
     finally:
         server.close()
+
+
+def run_interleaved(args, names: list[str], model: str | None, pages: list[str], lengths, workdir: Path) -> dict:
+    """Every configuration's server up at once; each level measured in rounds that alternate between them,
+    so that load from elsewhere on the machine falls on all of them alike (a ratio in one run)."""
+    servers = {}
+    try:
+        for name in names:
+            size, batching = CONFIGURATIONS[name]
+            servers[name] = BentoServer(server_env(args, size or args.max_batch_size, batching, model),
+                                        workdir / f"{name}.log")
+        report = {}
+        for name, server in servers.items():
+            server.wait_ready(timeout_s=args.start_timeout_s)
+            asyncio.run(drive(server.url, pages, args.warmup_requests, 2, args.timeout_s, lengths))
+            size, batching = CONFIGURATIONS[name]
+            report[name] = {"max_batch_size": size or args.max_batch_size, "batching": batching,
+                            "health": httpx.get(server.url + "/health", timeout=10).json(), "levels": []}
+        for concurrency in args.concurrency:
+            total = max(concurrency * args.requests_per_client, args.min_requests)
+            share = max(concurrency, total // args.interleave)
+            rounds: dict[str, list[dict]] = {name: [] for name in names}
+            for round_number in range(args.interleave):
+                order = names if round_number % 2 == 0 else names[::-1]
+                for name in order:
+                    rounds[name].append(asyncio.run(
+                        drive(servers[name].url, pages, share, concurrency, args.timeout_s, lengths)))
+            for name in names:
+                level = merged(rounds[name], concurrency)
+                print(json.dumps({"configuration": name, **level}), flush=True)
+                report[name]["levels"].append(level)
+        return report
+    finally:
+        for server in servers.values():
+            server.close()
 
 
 def plot(report: dict, path: Path) -> None:
@@ -234,6 +292,9 @@ def main() -> None:
     parser.add_argument("--kv-cache-room", type=int, default=None,
                         help="KV_CACHE_ROOM for the continuous configuration (unset: the service's default)")
     parser.add_argument("--configurations", default="continuous,static,baseline", help=", ".join(CONFIGURATIONS))
+    parser.add_argument("--interleave", type=int, default=0, metavar="ROUNDS",
+                        help="run every configuration's server at once and measure each level in this many "
+                        "rounds alternating between them (for a machine shared with other work)")
     parser.add_argument("--timeout-s", type=int, default=1800)
     parser.add_argument("--start-timeout-s", type=float, default=600)
     parser.add_argument("--out-dir", type=Path, default=RESULTS)
@@ -264,7 +325,11 @@ def main() -> None:
             "page": f"A4 1240x1754, {args.lines} rendered text lines, 16 distinct pages, default mode (1024/640 crop)",
             "configurations": {},
         }
-        for name in args.configurations.split(","):
+        names = args.configurations.split(",")
+        if args.interleave:
+            report["interleaved_rounds"] = args.interleave
+            report["configurations"] = run_interleaved(args, names, model, pages, lengths, workdir)
+        for name in names if not args.interleave else []:
             report["configurations"][name] = run_configuration(args, name, model, pages, lengths, workdir)
         if "baseline" in report["configurations"]:
             report["speedup_pages_per_s"] = speedups(report["configurations"])

@@ -42,6 +42,22 @@ def test_service_harness_runs_every_configuration(tmp_path):
     assert (tmp_path / "serve-smoke-tiny.png").stat().st_size > 10_000
 
 
+def test_service_harness_interleaves_configurations_on_a_shared_machine(tmp_path):
+    result = bench(
+        "bench.serve_bench", "--engine", "tiny", "--mixed-tokens", "2:6", "--concurrency", "1,2",
+        "--min-requests", "4", "--max-batch-size", "4", "--warmup-requests", "1", "--interleave", "2",
+        "--configurations", "continuous,baseline", "--machine", "smoke-interleaved", "--out-dir", str(tmp_path),
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    report = json.loads((tmp_path / "serve-smoke-interleaved-tiny.json").read_text())
+    assert report["interleaved_rounds"] == 2
+    for configuration in report["configurations"].values():
+        for level in configuration["levels"]:
+            assert level["rounds"] == 2 and level["answered"] == level["requests"] == 4 and level["failures"] == {}
+            assert not any(key.startswith("_") for key in level)
+    assert set(report["speedup_pages_per_s"]["continuous"]) == {"1", "2"}
+
+
 def test_engine_harness_reports_static_batching_waste(tiny_checkpoint, tmp_path):
     out = tmp_path / "engine.json"
     result = bench(
