@@ -35,11 +35,16 @@ V1_MODES = (
 
 
 def load_backend(settings: Settings, dtype, device: str) -> Ocr2Backend | V1Backend:
-    """The backend for MODEL_NAME's checkpoint: v1 when its config.json has the original v1 layout, else OCR-2."""
-    from ..models.deepseek_v1 import is_v1_config, read_checkpoint_config
+    """The backend for MODEL_NAME's checkpoint, by the layout its config.json describes (``models.layouts``);
+    any other checkpoint is refused, naming it and what its config says."""
+    from ..models.deepseek_v1 import read_checkpoint_config
+    from ..models.layouts import Layout, UnsupportedCheckpoint, detect_layout
 
-    if is_v1_config(read_checkpoint_config(settings.model_name)):
+    layout = detect_layout(read_checkpoint_config(settings.model_name), settings.model_name)
+    if layout is Layout.V1:
         return V1Backend(settings, dtype, device)
+    if layout is Layout.OCR2_ORIGINAL:
+        raise UnsupportedCheckpoint(f"{settings.model_name}: {layout.value} does not load yet")
     return Ocr2Backend(settings, dtype, device)
 
 

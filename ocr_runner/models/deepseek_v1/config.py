@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-V1_MODEL_TYPE = "deepseek_vl_v2"
 SAM_KEY = "sam_vit_b"
 CLIP_KEY = "clip-l-14-224"
 # Pixel sizes of the full model: a checkpoint whose SAM patch is smaller is a scaled copy.
@@ -44,10 +43,15 @@ def read_checkpoint_config(model_name: str) -> dict[str, Any] | None:
 
 
 def is_v1_config(config: dict[str, Any] | None) -> bool:
-    """DeepSeek-OCR v1: the original layout (``deepseek_vl_v2`` with a ``language_config``)."""
+    """DeepSeek-OCR v1 as published (``deepseek_vl_v2`` with v1's towers; see ``models.layouts``)."""
+    from ..layouts import Layout, UnsupportedCheckpoint, detect_layout
+
     if not config:
         return False
-    return config.get("model_type") == V1_MODEL_TYPE or "language_config" in config
+    try:
+        return detect_layout(config, "config") is Layout.V1
+    except UnsupportedCheckpoint:
+        return False
 
 
 @dataclass(frozen=True)
@@ -81,8 +85,11 @@ class DeepseekV1Config:
             DeepseekOcr2TextConfig,
         )
 
-        if not is_v1_config(config):
-            raise ValueError(f"not a DeepSeek-OCR v1 config (model_type {config.get('model_type')!r})")
+        from ..layouts import Layout, detect_layout
+
+        layout = detect_layout(config, str(config.get("_name_or_path") or "checkpoint"))
+        if layout is not Layout.V1:
+            raise ValueError(f"not a DeepSeek-OCR v1 config: {layout.value}")
         language = config.get("language_config") or config
         if language.get("use_mla") or language.get("kv_lora_rank"):
             raise ValueError("DeepSeek-OCR v1 checkpoints with multi-head latent attention (use_mla) are not supported")
