@@ -80,25 +80,14 @@ class DeepseekV1Config:
     @classmethod
     def from_dict(cls, config: dict[str, Any]) -> DeepseekV1Config:
         from transformers import CLIPVisionConfig
-        from transformers.models.deepseek_ocr2.configuration_deepseek_ocr2 import (
-            DeepseekOcr2SamVisionConfig,
-            DeepseekOcr2TextConfig,
-        )
+        from transformers.models.deepseek_ocr2.configuration_deepseek_ocr2 import DeepseekOcr2SamVisionConfig
 
         from ..layouts import Layout, detect_layout
 
         layout = detect_layout(config, str(config.get("_name_or_path") or "checkpoint"))
         if layout is not Layout.V1:
             raise ValueError(f"not a DeepSeek-OCR v1 config: {layout.value}")
-        language = config.get("language_config") or config
-        if language.get("use_mla") or language.get("kv_lora_rank"):
-            raise ValueError("DeepSeek-OCR v1 checkpoints with multi-head latent attention (use_mla) are not supported")
-        scoring = language.get("scoring_func", "softmax")
-        if language.get("norm_topk_prob") or language.get("rope_scaling") or scoring != "softmax":
-            raise ValueError(
-                "norm_topk_prob, rope_scaling and non-softmax expert scoring are not part of DeepSeek-OCR v1"
-            )
-        text = DeepseekOcr2TextConfig(**_text_kwargs(language))
+        text = decoder_config(config.get("language_config") or config)
 
         vision = config.get("vision_config") or {}
         towers = vision.get("width") or {}
@@ -146,6 +135,19 @@ class DeepseekV1Config:
         if config.get("tile_tag", "2D") != "2D":
             raise ValueError(f"tile_tag {config.get('tile_tag')!r} is not supported (v1 uses '2D')")
         return cls(text=text, sam=sam_config, clip=clip_config, projector_input_dim=input_dim, raw=config)
+
+
+def decoder_config(language: dict[str, Any]):
+    """The DeepSeek-V2-style MoE decoder of a published checkpoint's ``language_config`` (v1 and OCR-2 share
+    it) as transformers' ``DeepseekOcr2TextConfig``; settings that are not part of DeepSeek-OCR are refused."""
+    from transformers.models.deepseek_ocr2.configuration_deepseek_ocr2 import DeepseekOcr2TextConfig
+
+    if language.get("use_mla") or language.get("kv_lora_rank"):
+        raise ValueError("DeepSeek-OCR checkpoints with multi-head latent attention (use_mla) are not supported")
+    scoring = language.get("scoring_func", "softmax")
+    if language.get("norm_topk_prob") or language.get("rope_scaling") or scoring != "softmax":
+        raise ValueError("norm_topk_prob, rope_scaling and non-softmax expert scoring are not part of DeepSeek-OCR")
+    return DeepseekOcr2TextConfig(**_text_kwargs(language))
 
 
 def _text_kwargs(language: dict[str, Any]) -> dict[str, Any]:
