@@ -147,7 +147,10 @@ class ErrorResponse(ResponseModel):
 class HealthResponse(EngineHealth):
     """``GET /health``: the engine's own facts, and whether it answers."""
 
-    status: str = Field(description="ok, or unavailable when the engine does not answer.")
+    status: str = Field(
+        description="ok; degraded when the engine is a fallback (ENGINE=auto, the GPU model failed to load: "
+                    "reason says why); unavailable when the engine does not answer."
+    )
 
 
 class BatchItemResult(OCRResponse):

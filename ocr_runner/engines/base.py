@@ -64,6 +64,10 @@ class EngineHealth(BaseModel):
         None, description="What sets max_batch_size: MAX_BATCH_SIZE, or on CUDA the rows that fit in GPU memory."
     )
     reason: str = Field("", description="Why this engine runs (the engine plan, or why it fell back).")
+    degraded: bool = Field(
+        False, description="True when this is not the engine the plan chose: ENGINE=auto on a GPU host whose DeepSeek "
+                           "model failed to load serves the CPU engine (reason says why)."
+    )
 
 
 class EngineBusy(Exception):
@@ -77,6 +81,8 @@ class Engine(abc.ABC):
     model: str
     # True when ``submit`` is available: pages join a running batch between decode steps.
     continuous: bool = False
+    # True when this engine stands in for the one the plan chose (see ``factory.create_engine``).
+    degraded: bool = False
     # Called after every decode step with (rows decoded, pages waiting), for metrics.
     on_decode_step: Callable[[int, int], None] | None = None
 

@@ -31,6 +31,11 @@ class OcrMetrics:
         self.engine_inflight = Gauge(
             "ocr_engine_inflight_pages", "Pages sent to the engine and not yet answered", multiprocess_mode="livesum"
         )
+        # Set from the engine's health at every /health answer: 1 while a fallback engine serves (see /health's reason).
+        self.engine_degraded = Gauge(
+            "ocr_engine_degraded", "1 when the engine serving is a fallback for the one planned (/health says why)",
+            multiprocess_mode="livemax",
+        )
 
     def record(self, response: OCRResponse) -> None:
         meta = response.metadata
