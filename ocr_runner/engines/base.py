@@ -30,6 +30,18 @@ class EnginePage(BaseModel):
     text_layer: list[tuple[str, float, float, float, float]] | None = None
 
 
+class PageRepetition(BaseModel):
+    """A page that looped (see ``engines.loops``): what was seen and what was done about it."""
+
+    detected: bool = True
+    reason: str = Field("", description="Why the page counts as looping.")
+    retried: bool = False
+    how: str | None = Field(None, description="The retry's strategy.")
+    recovered: bool = False  # the retry did not loop: its reading is the answer
+    trimmed: bool = False  # the answer still looped: its repeated tail was cut to one copy
+    trimmed_tokens: int = 0
+
+
 class EngineResult(BaseModel):
     """The raw output for one page, or the reason it failed (that page alone)."""
 
@@ -45,6 +57,7 @@ class EngineResult(BaseModel):
     batch_size: int = 1
     inference_ms: float = 0.0
     note: str | None = None
+    repetition: PageRepetition | None = None  # set only for a page that looped
 
 
 class EngineHealth(BaseModel):
