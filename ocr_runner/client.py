@@ -73,6 +73,18 @@ def run_pdf(client: httpx.Client, body: dict[str, Any], task: str, label: str) -
     return client.get(job["result_url"])
 
 
+def repetition_note(answer: dict[str, Any]) -> str | None:
+    """One line for the pages that looped (metadata.repetition), or None."""
+    loops = (answer.get("metadata") or {}).get("repetition")
+    if not loops:
+        return None
+    pages = ", ".join(map(str, loops.get("pages", [])))
+    done = "retried (" + loops["how"] + ")" if loops.get("retried") and loops.get("how") else "not retried"
+    trimmed = loops.get("trimmed_pages") or []
+    end = f"; repeated tail cut on page {', '.join(map(str, trimmed))}" if trimmed else "; the retry read it without looping"
+    return f"repetition loop on page {pages}: {loops.get('reason')}; {done}{end}"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     tasks = [*ENDPOINTS][:3] + (["locate"] if args.text else []) if args.task == "all" else [args.task]
@@ -110,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
                     print(json.dumps({"file": str(path), "task": task, **answer}))
                 continue
             output = json.dumps({"file": str(path), "task": task, **answer}) if args.json else answer.get("result", "")
+            if note := repetition_note(answer):
+                print(f"{label}: {note}", file=sys.stderr)
             if args.output is None:
                 print(output if args.json or len(runs) == 1 else f"=== {label} ===\n{output}")
             else:
