@@ -81,7 +81,8 @@ def repetition_note(answer: dict[str, Any]) -> str | None:
     pages = ", ".join(map(str, loops.get("pages", [])))
     done = "retried (" + loops["how"] + ")" if loops.get("retried") and loops.get("how") else "not retried"
     trimmed = loops.get("trimmed_pages") or []
-    end = f"; repeated tail cut on page {', '.join(map(str, trimmed))}" if trimmed else "; the retry read it without looping"
+    end = (f"; repeated tail cut on page {', '.join(map(str, trimmed))}" if trimmed
+           else "; the retry read it without looping")
     return f"repetition loop on page {pages}: {loops.get('reason')}; {done}{end}"
 
 

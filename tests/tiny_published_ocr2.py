@@ -57,7 +57,8 @@ PROCESSOR_CONFIG = {
 
 def original_names() -> set[str]:
     """Every tensor name of the published checkpoint (its model.safetensors.index.json), at the tiny sizes."""
-    names = {"model.sam_model.pos_embed", "model.sam_model.patch_embed.proj.weight", "model.sam_model.patch_embed.proj.bias"}
+    names = {"model.sam_model.pos_embed", "model.sam_model.patch_embed.proj.weight",
+             "model.sam_model.patch_embed.proj.bias"}
     for i in range(SAM["layers"]):
         names |= {f"model.sam_model.blocks.{i}.{n}" for n in (
             "norm1.weight", "norm1.bias", "attn.rel_pos_h", "attn.rel_pos_w", "attn.qkv.weight", "attn.qkv.bias",
@@ -82,7 +83,8 @@ def original_names() -> set[str]:
         if i < TEXT["first_k_dense_replace"]:
             names |= {layer + f"mlp.{p}_proj.weight" for p in ("gate", "up", "down")}
             continue
-        names |= {layer + "mlp.gate.weight"} | {layer + f"mlp.shared_experts.{p}_proj.weight" for p in ("gate", "up", "down")}
+        names |= {layer + "mlp.gate.weight"}
+        names |= {layer + f"mlp.shared_experts.{p}_proj.weight" for p in ("gate", "up", "down")}
         names |= {layer + f"mlp.experts.{e}.{p}_proj.weight" for e in range(TEXT["n_routed_experts"])
                   for p in ("gate", "up", "down")}
     return names
@@ -98,8 +100,9 @@ def build_published_twin(converted: Path, path: Path) -> Path:
         tensors = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118
     expected = original_names()
     if set(tensors) != expected:
+        extra, missing = sorted(set(tensors) - expected)[:5], sorted(expected - set(tensors))[:5]
         raise AssertionError(f"the converted checkpoint's tensors are not the published names: "
-                             f"extra {sorted(set(tensors) - expected)[:5]}, missing {sorted(expected - set(tensors))[:5]}")
+                             f"extra {extra}, missing {missing}")
     path.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(path / "model.safetensors"), metadata={"format": "pt"})
     tokenizer = AutoTokenizer.from_pretrained(converted)

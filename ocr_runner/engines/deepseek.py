@@ -71,7 +71,8 @@ class DeepseekEngine(Engine):
                 settings.no_repeat_ngram_size, max(settings.no_repeat_window, settings.no_repeat_ngram_size),
                 exempt_ids(tokenizer),
             )
-        self.loops = LoopHandling(lambda: self.settings, exempt_ids(tokenizer))  # looping pages: detect, retry once, trim
+        # Looping pages: detected, read once more with a stricter guard, cut if they still loop.
+        self.loops = LoopHandling(lambda: self.settings, exempt_ids(tokenizer))
         self._strip_ids = {i for i in (tokenizer.bos_token_id, self.eos_id, self.pad_id) if i is not None}
         self.capacity = BatchCapacity(settings.max_batch_size, "MAX_BATCH_SIZE")
         # Copying the whole cache at every step is a fifth of a CPU decode step (bench/results); untimed on CUDA.

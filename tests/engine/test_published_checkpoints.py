@@ -99,8 +99,9 @@ def test_ocr2_prompts_put_bos_first_then_the_image_then_the_text(tokenizer, ocr2
     assert (processor.patch_size, processor.downsample_ratio, processor.image_processor.tile_size) == (16, 4, 768)
     for task in (Task.OCR, Task.MARKDOWN):
         prompt = PROMPTS[task]
-        ids = processor(images=[Image.new("RGB", (700, 500), "white")], text=[prompt], return_tensors="pt",
-                        crop_to_patches=False, size={"height": 768, "width": 768}, tile_size=768)["input_ids"][0].tolist()
+        inputs = processor(images=[Image.new("RGB", (700, 500), "white")], text=[prompt], return_tensors="pt",
+                           crop_to_patches=False, size={"height": 768, "width": 768}, tile_size=768)
+        ids = inputs["input_ids"][0].tolist()
         assert ids == [BOS] + [IMAGE] * 145 + _text_ids(tokenizer, prompt), task
 
 
