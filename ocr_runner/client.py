@@ -75,6 +75,19 @@ def read(client: OCRClient, document: Any, task: str, chosen: dict[str, Any], la
     return answer.model_dump()
 
 
+def repetition_note(answer: dict[str, Any]) -> str | None:
+    """One line for the pages that looped (metadata.repetition), or None."""
+    loops = (answer.get("metadata") or {}).get("repetition")
+    if not loops:
+        return None
+    pages = ", ".join(map(str, loops.get("pages", [])))
+    done = "retried (" + loops["how"] + ")" if loops.get("retried") and loops.get("how") else "not retried"
+    trimmed = loops.get("trimmed_pages") or []
+    end = (f"; repeated tail cut on page {', '.join(map(str, trimmed))}" if trimmed
+           else "; the retry read it without looping")
+    return f"repetition loop on page {pages}: {loops.get('reason')}; {done}{end}"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     tasks = ["ocr", "markdown", "figure"] + (["locate"] if args.text else []) if args.task == "all" else [args.task]
@@ -109,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
                 if args.json:
                     print(json.dumps({"file": source, "task": task, **exc.body}))
                 continue
+            if note := repetition_note(answer):
+                print(f"{label}: {note}", file=sys.stderr)
             write(args, answer, source, path, task, label, len(runs), to_folder)
     return 1 if failures else 0
 

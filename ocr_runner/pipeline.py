@@ -27,6 +27,8 @@ from .schemas import (
     OCRResponse,
     PageResult,
     PageTimings,
+    RepetitionOut,
+    RepetitionSummary,
     ResolutionModeOut,
     Timings,
 )
@@ -177,6 +179,7 @@ def page_result(
         cache_hit=outcome.cache_hit,
         timings=PageTimings(engine_ms=round(outcome.engine_ms, 2), inference_ms=round(result.inference_ms, 2)),
         note=result.note,
+        repetition=RepetitionOut(**result.repetition.model_dump()) if result.repetition is not None else None,
         **base,
     )
 
@@ -225,6 +228,7 @@ def assemble(document: PreparedDocument, outcomes: list[PageOutcome]) -> OCRResp
         pages_selected=[p.page.number for p in document.pages],
         failed_pages=[p.page for p in pages if not p.success],
         cache_hit=all(o.cache_hit for o in outcomes),
+        repetition=repetition_summary(pages),
     )
     return OCRResponse(
         success=True,
@@ -234,6 +238,24 @@ def assemble(document: PreparedDocument, outcomes: list[PageOutcome]) -> OCRResp
         pages=pages if document.document_type == "pdf" else [],
         metadata=metadata,
         **image_outputs(document, pages),
+    )
+
+
+def repetition_summary(pages: list[PageResult]) -> RepetitionSummary | None:
+    """What the request's looping pages had in common, for metadata (a single image has no ``pages``)."""
+    looped = [p for p in pages if p.repetition is not None]
+    if not looped:
+        return None
+    first = looped[0].repetition
+    assert first is not None
+    return RepetitionSummary(
+        retried=all(p.repetition.retried for p in looped if p.repetition),
+        how=first.how,
+        trimmed=any(p.repetition.trimmed for p in looped if p.repetition),
+        reason=first.reason,
+        pages=[p.page for p in looped],
+        retried_pages=[p.page for p in looped if p.repetition and p.repetition.retried],
+        trimmed_pages=[p.page for p in looped if p.repetition and p.repetition.trimmed],
     )
 
 

@@ -51,6 +51,31 @@ class PageTimings(ResponseModel):
     inference_ms: float
 
 
+class RepetitionOut(ResponseModel):
+    """A page that looped (DeepSeek-OCR's repetition loops): what was seen and what was done about it."""
+
+    detected: bool = True
+    reason: str = Field(description="Why the page counts as looping.")
+    retried: bool = Field(description="Read once more with another strategy (see how).")
+    how: str | None = Field(None, description="The retry's strategy.")
+    recovered: bool = Field(False, description="The retry did not loop: its reading is the answer.")
+    trimmed: bool = Field(False, description="The answer still looped: its repeated tail was cut to one copy.")
+    trimmed_tokens: int = Field(0, description="Tokens cut off.")
+
+
+class RepetitionSummary(ResponseModel):
+    """The pages of this request that looped (absent when none did)."""
+
+    detected: bool = True
+    retried: bool = Field(description="Every looping page was read once more.")
+    how: str | None = None
+    trimmed: bool = Field(description="At least one page still looped and had its repeated tail cut.")
+    reason: str = Field(description="Why the first looping page counts as looping.")
+    pages: list[int] = Field(description="Pages that looped.")
+    retried_pages: list[int] = Field(default_factory=list)
+    trimmed_pages: list[int] = Field(default_factory=list)
+
+
 class PageResult(ResponseModel):
     """One page of a PDF; a failed page is reported in place."""
 
@@ -67,6 +92,7 @@ class PageResult(ResponseModel):
     cache_hit: bool = False
     timings: PageTimings | None = None
     note: str | None = None
+    repetition: RepetitionOut | None = Field(None, description="Set when the page looped.")
     error: str | None = None
     error_code: str | None = None
 
@@ -109,6 +135,7 @@ class Metadata(ResponseModel):
     pages_selected: list[int] = Field(default_factory=lambda: [1])
     failed_pages: list[int] = Field(default_factory=list)
     cache_hit: bool = Field(False, description="Every page was answered from the result cache.")
+    repetition: RepetitionSummary | None = Field(None, description="Set when a page looped (see pages[].repetition).")
 
 
 class OCRResponse(ResponseModel):
@@ -147,7 +174,10 @@ class ErrorResponse(ResponseModel):
 class HealthResponse(EngineHealth):
     """``GET /health``: the engine's own facts, and whether it answers."""
 
-    status: str = Field(description="ok, or unavailable when the engine does not answer.")
+    status: str = Field(
+        description="ok; degraded when the engine is a fallback (ENGINE=auto, the GPU model failed to load: "
+                    "reason says why); unavailable when the engine does not answer."
+    )
 
 
 class BatchItemResult(OCRResponse):

@@ -75,6 +75,11 @@ class Settings(BaseSettings):
     min_new_tokens: int = Field(0, ge=0, description="Benchmarks only: force a fixed output length.")
     no_repeat_ngram_size: int = Field(30, ge=0, description="Repetition guard n-gram size; 0 turns it off.")
     no_repeat_window: int = Field(90, ge=2, description="Tokens the repetition guard looks back over.")
+    repetition_retry: bool = Field(
+        True, description="A page that loops (stops at its token cap with a repeating tail, or on which the guard "
+        "intervened repeatedly) is read once more with a stricter guard, and its repeated tail cut if it still "
+        "loops; the response says so. Off while MIN_NEW_TOKENS forces lengths.",
+    )
     cudnn_attention: bool = Field(
         False, description="Let sdpa use cuDNN on CUDA; it plans per shape, and decoding makes a new shape every step."
     )

@@ -30,6 +30,18 @@ class EnginePage(BaseModel):
     text_layer: list[tuple[str, float, float, float, float]] | None = None
 
 
+class PageRepetition(BaseModel):
+    """A page that looped (see ``engines.loops``): what was seen and what was done about it."""
+
+    detected: bool = True
+    reason: str = Field("", description="Why the page counts as looping.")
+    retried: bool = False
+    how: str | None = Field(None, description="The retry's strategy.")
+    recovered: bool = False  # the retry did not loop: its reading is the answer
+    trimmed: bool = False  # the answer still looped: its repeated tail was cut to one copy
+    trimmed_tokens: int = 0
+
+
 class EngineResult(BaseModel):
     """The raw output for one page, or the reason it failed (that page alone)."""
 
@@ -45,6 +57,7 @@ class EngineResult(BaseModel):
     batch_size: int = 1
     inference_ms: float = 0.0
     note: str | None = None
+    repetition: PageRepetition | None = None  # set only for a page that looped
 
 
 class EngineHealth(BaseModel):
@@ -64,6 +77,10 @@ class EngineHealth(BaseModel):
         None, description="What sets max_batch_size: MAX_BATCH_SIZE, or on CUDA the rows that fit in GPU memory."
     )
     reason: str = Field("", description="Why this engine runs (the engine plan, or why it fell back).")
+    degraded: bool = Field(
+        False, description="True when this is not the engine the plan chose: ENGINE=auto on a GPU host whose DeepSeek "
+                           "model failed to load serves the CPU engine (reason says why)."
+    )
 
 
 class EngineBusy(Exception):
@@ -77,6 +94,8 @@ class Engine(abc.ABC):
     model: str
     # True when ``submit`` is available: pages join a running batch between decode steps.
     continuous: bool = False
+    # True when this engine stands in for the one the plan chose (see ``factory.create_engine``).
+    degraded: bool = False
     # Called after every decode step with (rows decoded, pages waiting), for metrics.
     on_decode_step: Callable[[int, int], None] | None = None
 

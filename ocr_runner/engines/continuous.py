@@ -16,7 +16,6 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
@@ -45,8 +44,7 @@ class ContinuousBatcher:
         max_waiting: int,
         max_admit: int | None = None,
         kv_room: int = 0,
-        guard: Callable[[list[list[int]], torch.Tensor], torch.Tensor] | None = None,
-        guard_window: int = 0,
+        guard: Any = None,
     ) -> None:
         self._net, self._pages = net, pages
         self._eos_id = eos_id
@@ -55,7 +53,7 @@ class ContinuousBatcher:
         self.max_admit = max_admit or max_rows
         self.kv_room = kv_room  # >0: the cache grows in place, this many tokens at a time (kv_rows.RoomyLayer)
         self._max_waiting = max_waiting
-        self._guard, self._guard_window = guard, guard_window
+        self._guard = guard  # a ``WindowedNoRepeatNGram`` (or None); a page may bring its own (``PageSequence.guard``)
         self._cond = threading.Condition()
         self._pending: deque[PageSequence] = deque()
         self._holding: set[Future] = set()  # pages accepted and not yet decoding, preparation included
@@ -200,9 +198,16 @@ class ContinuousBatcher:
             short = [i for i, s in enumerate(rows) if len(s.generated) < s.min_new_tokens]
             if short:
                 scores[short, self._eos_id] = -float("inf")
-        if self._guard is not None:
-            window = self._guard_window
-            self._guard([(s.prompt_ids[-window:] + s.generated[-window:])[-window:] for s in rows], scores)
+        guards: dict[int, tuple[Any, list[int]]] = {}
+        for index, sequence in enumerate(rows):
+            guard = sequence.guard or self._guard
+            if guard is not None:
+                guards.setdefault(id(guard), (guard, []))[1].append(index)
+        for guard, indices in guards.values():
+            window = guard.window
+            histories = [(rows[i].prompt_ids[-window:] + rows[i].generated[-window:])[-window:] for i in indices]
+            for index in guard.ban(histories, scores, indices):
+                rows[index].guard_hits += 1
         picked = scores.argmax(dim=-1).tolist()
         width = len(self._active)
         for sequence, token in zip(rows, picked):

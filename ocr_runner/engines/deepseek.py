@@ -17,7 +17,7 @@ from ..errors import ErrorCode, OCRError
 from ..modes import ResolutionMode, snap_mode
 from ..settings import Settings
 from . import capacity as sizing
-from .base import Engine, EngineBusy, EngineHealth, EnginePage, EngineResult
+from .base import Engine, EngineBusy, EngineHealth, EnginePage, EngineResult, PageRepetition
 from .capacity import BatchCapacity, WorstPage
 from .deepseek_inputs import PageInputs, PreparationFailed
 from .plan import EnginePlan, plan_engine
@@ -36,6 +36,7 @@ class DeepseekEngine(Engine):
 
         from .deepseek_backends import load_backend
         from .deepseek_continuous import ContinuousPages
+        from .loops import LoopHandling
         from .repetition import WindowedNoRepeatNGram, exempt_ids
 
         self.settings = settings
@@ -70,6 +71,8 @@ class DeepseekEngine(Engine):
                 settings.no_repeat_ngram_size, max(settings.no_repeat_window, settings.no_repeat_ngram_size),
                 exempt_ids(tokenizer),
             )
+        # Looping pages: detected, read once more with a stricter guard, cut if they still loop.
+        self.loops = LoopHandling(lambda: self.settings, exempt_ids(tokenizer))
         self._strip_ids = {i for i in (tokenizer.bos_token_id, self.eos_id, self.pad_id) if i is not None}
         self.capacity = BatchCapacity(settings.max_batch_size, "MAX_BATCH_SIZE")
         # Copying the whole cache at every step is a fifth of a CPU decode step (bench/results); untimed on CUDA.
@@ -182,8 +185,8 @@ class DeepseekEngine(Engine):
         return min(page.max_new_tokens or self.settings.max_new_tokens, self.settings.max_new_tokens)
 
     def page_result(self, mode: ResolutionMode, tokens: list[int], batch_size: int,
-                    inference_ms: float) -> EngineResult:
-        """A finished page: its generated tokens (end-of-sequence excluded) as text."""
+                    inference_ms: float, repetition: PageRepetition | None = None) -> EngineResult:
+        """A finished page: its generated tokens (end-of-sequence excluded) as text, and whether it looped."""
         text = self.backend.tokenizer.decode([t for t in tokens if t not in self._strip_ids], skip_special_tokens=False)
         return EngineResult(
             text=text,
@@ -195,6 +198,7 @@ class DeepseekEngine(Engine):
             output_tokens=len(tokens),
             batch_size=batch_size,
             inference_ms=inference_ms,
+            repetition=repetition,
         )
 
     def input_error(self, exc: Exception) -> EngineResult:

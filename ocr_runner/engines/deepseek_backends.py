@@ -3,9 +3,10 @@
 The engine (``deepseek.py``) owns batching, generation, the repetition guard and
 decoding; a backend owns the model, its tokenizer, the resolution modes it supports and
 turning (images, prompts, mode) into model inputs. The backend is chosen from the
-checkpoint's own config.json, so MODEL_NAME alone selects it:
+checkpoint's own config.json (``models.layouts``), so MODEL_NAME alone selects it:
 
-- ``Ocr2Backend``: DeepSeek-OCR-2 through transformers (``AutoModelForImageTextToText``).
+- ``Ocr2Backend``: DeepSeek-OCR-2 through transformers (``AutoModelForImageTextToText``), or as published
+  (``deepseek-ai/DeepSeek-OCR-2``: ``ocr_runner.models.deepseek_ocr2_published`` translates it).
 - ``V1Backend``: DeepSeek-OCR (v1), the original checkpoint, through ``ocr_runner.models.deepseek_v1``.
 """
 
@@ -35,12 +36,15 @@ V1_MODES = (
 
 
 def load_backend(settings: Settings, dtype, device: str) -> Ocr2Backend | V1Backend:
-    """The backend for MODEL_NAME's checkpoint: v1 when its config.json has the original v1 layout, else OCR-2."""
-    from ..models.deepseek_v1 import is_v1_config, read_checkpoint_config
+    """The backend for MODEL_NAME's checkpoint, by the layout its config.json describes (``models.layouts``);
+    any other checkpoint is refused, naming it and what its config says."""
+    from ..models.deepseek_v1 import read_checkpoint_config
+    from ..models.layouts import Layout, detect_layout
 
-    if is_v1_config(read_checkpoint_config(settings.model_name)):
+    layout = detect_layout(read_checkpoint_config(settings.model_name), settings.model_name)
+    if layout is Layout.V1:
         return V1Backend(settings, dtype, device)
-    return Ocr2Backend(settings, dtype, device)
+    return Ocr2Backend(settings, dtype, device, published=layout is Layout.OCR2_ORIGINAL)
 
 
 class _Backend:
@@ -56,17 +60,31 @@ class _Backend:
 class Ocr2Backend(_Backend):
     family = "DeepSeek-OCR-2"
 
-    def __init__(self, settings: Settings, dtype, device: str) -> None:
-        from transformers import AutoModelForImageTextToText, AutoProcessor
+    def __init__(self, settings: Settings, dtype, device: str, published: bool = False) -> None:
+        flash = {"text_config": "flash_attention_2", "vision_config": "sdpa", "": "sdpa"}
+        if published:  # deepseek-ai/DeepSeek-OCR-2 as published: its config, processor and tokenizer translated
+            from ..models import deepseek_ocr2_published as original
 
-        self.processor = AutoProcessor.from_pretrained(settings.model_name)
-        self.tokenizer = self.processor.tokenizer
-        self.attn_implementation, self.net = _load_with_attention(
-            settings, device, lambda attn: AutoModelForImageTextToText.from_pretrained(
-                settings.model_name, dtype=dtype, attn_implementation=attn
-            ).to(device),
-            flash={"text_config": "flash_attention_2", "vision_config": "sdpa", "": "sdpa"},
-        )
+            self.family = "DeepSeek-OCR-2 (as published)"
+            folder = checkpoint_folder(settings.model_name)
+            raw = original.read_json(folder / "config.json")
+            self.tokenizer = original.load_tokenizer(folder)
+            config = original.ocr2_config(raw, self.tokenizer.convert_tokens_to_ids(original.IMAGE_TOKEN))
+            self.processor = original.load_processor(folder, self.tokenizer, raw)
+            self.attn_implementation, self.net = _load_with_attention(
+                settings, device, lambda attn: original.load_model(folder, config, dtype, device, attn), flash=flash,
+            )
+        else:
+            from transformers import AutoModelForImageTextToText, AutoProcessor
+
+            self.processor = AutoProcessor.from_pretrained(settings.model_name)
+            self.tokenizer = self.processor.tokenizer
+            self.attn_implementation, self.net = _load_with_attention(
+                settings, device, lambda attn: AutoModelForImageTextToText.from_pretrained(
+                    settings.model_name, dtype=dtype, attn_implementation=attn
+                ).to(device),
+                flash=flash,
+            )
         image_processor = self.processor.image_processor
         self._global = int(image_processor.size["height"])
         self.tile_pixels = int(image_processor.tile_size)

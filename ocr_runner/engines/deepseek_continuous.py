@@ -8,12 +8,14 @@ inputs) and implements the batcher's ``PageHandler``: encode a group, answer or 
 from __future__ import annotations
 
 from concurrent.futures import Future
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ..images import load_image
 from .base import EnginePage, EngineResult
 from .continuous import ContinuousBatcher, PageSequence
 from .deepseek_inputs import concat_left_padded
+from .loops import Attempt
 
 if TYPE_CHECKING:
     from .deepseek import DeepseekEngine
@@ -30,7 +32,7 @@ class ContinuousPages:
             eos_id=engine.eos_id, max_rows=settings.max_batch_size, max_admit=settings.prefill_batch_pages,
             kv_room=engine.kv_cache_room,
             max_waiting=settings.max_waiting_pages or 16 * settings.max_batch_size,
-            guard=guard.block if guard else None, guard_window=guard.window if guard else 0,
+            guard=guard,
         )
 
     def submit(self, pages: list[EnginePage]) -> list[Future]:
@@ -60,7 +62,23 @@ class ContinuousPages:
         return self.engine.inputs.to_device(concat_left_padded([s.inputs for s in group], self.engine.pad_id))
 
     def finish(self, sequence: PageSequence, elapsed_ms: float) -> None:
-        result = self.engine.page_result(sequence.mode, sequence.generated, sequence.peak_rows, elapsed_ms)
+        """Answer the page, or, the first time it loops, queue it once more with the stricter guard (``loops``)."""
+        loops = self.engine.loops
+        attempt = Attempt(list(sequence.generated), sequence.limit, sequence.guard_hits)
+        if sequence.first_attempt is None and loops.needs_retry(attempt):
+            if not sequence.future.cancelled():
+                self.batcher.enqueue(replace(
+                    sequence, generated=[], position=0, peak_rows=0, finished=False, guard=loops.retry_guard,
+                    guard_hits=0, first_attempt=(attempt, elapsed_ms),
+                ))
+            return
+        if sequence.first_attempt is not None:
+            first, first_ms = sequence.first_attempt
+            tokens, repetition = loops.outcome(first, attempt)
+            elapsed_ms += first_ms
+        else:
+            tokens, repetition = loops.outcome(attempt, None)
+        result = self.engine.page_result(sequence.mode, tokens, sequence.peak_rows, elapsed_ms, repetition)
         answer(sequence.future, result)
 
     def fail(self, sequence: PageSequence, reason: str) -> None:

@@ -14,7 +14,7 @@ log = logging.getLogger(__name__)
 
 def create_engine(settings: Settings, plan: EnginePlan | None = None) -> Engine:
     """ENGINE=deepseek|rapidocr is obeyed (a load failure stops start-up); with ENGINE=auto a GPU host
-    that cannot load DeepSeek serves the CPU engine and says why."""
+    that cannot load DeepSeek serves the CPU engine, says why, and reports itself degraded."""
     plan = plan or plan_engine(settings)
     if plan.engine == "rapidocr":
         return _rapid(settings, plan.reason)
@@ -25,9 +25,9 @@ def create_engine(settings: Settings, plan: EnginePlan | None = None) -> Engine:
     except Exception as exc:
         if not plan.fallback:
             raise
-        log.exception("DeepSeek engine failed to load; falling back to the CPU engine")
+        log.exception("DeepSeek engine failed to load; falling back to the CPU engine (health: degraded)")
         return _rapid(settings, f"{plan.reason}, but {settings.model_name} failed to load "
-                                f"({exc.__class__.__name__}: {exc})")
+                                f"({exc.__class__.__name__}: {exc})", degraded=True)
 
 
 def _deepseek(settings: Settings, plan: EnginePlan) -> Engine:
@@ -37,8 +37,10 @@ def _deepseek(settings: Settings, plan: EnginePlan) -> Engine:
     return DeepseekEngine(settings, plan)
 
 
-def _rapid(settings: Settings, reason: str) -> Engine:
+def _rapid(settings: Settings, reason: str, degraded: bool = False) -> Engine:
     from .rapid import RapidOcrEngine
 
     log.info("engine: rapidocr (%s)", reason)
-    return RapidOcrEngine(settings, reason=reason)
+    engine = RapidOcrEngine(settings, reason=reason)
+    engine.degraded = degraded  # /health says "degraded": the GPU host serves the CPU engine, never silently
+    return engine

@@ -75,6 +75,7 @@ class RapidOcrEngine(Engine):
             gpu_name=gpu_name(),
             batching="none",  # one image at a time; concurrent calls run side by side
             reason=self.reason,
+            degraded=self.degraded,
         )
 
     def warmup(self) -> None:

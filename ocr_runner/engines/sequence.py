@@ -25,11 +25,15 @@ class PageSequence:
     admitted_at: float = 0.0
     peak_rows: int = 0
     finished: bool = False
+    guard: Any = None  # this page's repetition guard when not the batcher's (a retry's stricter one)
+    guard_hits: int = 0  # decode steps on which the guard banned the token this page would have picked
+    first_attempt: Any = None  # a retry's first reading (``loops.Attempt``)
 
     def restart(self) -> None:
         """Back to the queue with nothing generated (greedy, so it reads the same the second time)."""
         self.generated.clear()
         self.finished = False
+        self.guard_hits = 0
 
 
 class PageHandler(Protocol):

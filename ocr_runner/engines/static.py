@@ -11,11 +11,15 @@ import time
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
+from transformers import LogitsProcessor
+
 from ..images import load_image
 from ..modes import ResolutionMode
 from .base import EnginePage, EngineResult
 from .deepseek_inputs import PreparationFailed
 from .failures import failure_reason, split_on_failure
+from .loops import Attempt
+from .repetition import WindowedNoRepeatNGram
 
 if TYPE_CHECKING:
     from .deepseek import DeepseekEngine
@@ -48,15 +52,35 @@ def run_static(engine: DeepseekEngine, pages: list[EnginePage]) -> list[EngineRe
 
     for mode, members in groups.items():
         def run(group, mode=mode):
-            return generate(engine, mode, [pages[i] for i, _ in group], [image for _, image in group])
+            return read_pages(engine, mode, [pages[i] for i, _ in group], [image for _, image in group])
 
         split_on_failure(members, run, done, alone_failed)
     return [r if r is not None else engine.failed("no result produced") for r in results]
 
 
-def generate(engine: DeepseekEngine, mode: ResolutionMode, pages: list[EnginePage],
-             images: list[Any]) -> list[EngineResult]:
-    """One ``generate`` over same-mode pages; raises what preparation or the model raises."""
+def read_pages(engine: DeepseekEngine, mode: ResolutionMode, pages: list[EnginePage],
+               images: list[Any]) -> list[EngineResult]:
+    """Same-mode pages through ``generate``; the ones that loop once more with the stricter guard (``loops``)."""
+    attempts, elapsed_ms = generate(engine, mode, pages, images)
+    loops = engine.loops
+    again = [i for i, attempt in enumerate(attempts) if loops.needs_retry(attempt)]
+    retries: dict[int, Attempt] = {}
+    if again:
+        retried, retry_ms = generate(engine, mode, [pages[i] for i in again], [images[i] for i in again],
+                                     guard=loops.retry_guard)
+        retries = dict(zip(again, retried))
+        elapsed_ms += retry_ms
+    results = []
+    for i, attempt in enumerate(attempts):
+        tokens, repetition = loops.outcome(attempt, retries.get(i))
+        results.append(engine.page_result(mode, tokens, len(pages), elapsed_ms, repetition))
+    return results
+
+
+def generate(engine: DeepseekEngine, mode: ResolutionMode, pages: list[EnginePage], images: list[Any],
+             guard: WindowedNoRepeatNGram | None = None) -> tuple[list[Attempt], float]:
+    """One ``generate`` over same-mode pages (with ``guard``, else the engine's); raises what preparation or
+    the model raises."""
     import torch
     from transformers import LogitsProcessorList
 
@@ -70,18 +94,40 @@ def generate(engine: DeepseekEngine, mode: ResolutionMode, pages: list[EnginePag
         "pad_token_id": engine.pad_id,
         "eos_token_id": engine.eos_id,
     }
-    if engine.repetition_guard is not None:
-        generation["logits_processor"] = LogitsProcessorList([engine.repetition_guard])
+    guard = guard or engine.repetition_guard
+    counting = CountingGuard(guard, prompt_len) if guard is not None else None
+    if counting is not None:
+        generation["logits_processor"] = LogitsProcessorList([counting])
     if settings.min_new_tokens:
         generation["min_new_tokens"] = min(settings.min_new_tokens, max(limits))
     started = time.perf_counter()
     with engine.model_lock, torch.inference_mode():  # the model serves one batch at a time, vision encoder included
         output = engine.net.generate(**engine.inputs.to_device(inputs), **generation)
     elapsed_ms = (time.perf_counter() - started) * 1000
-    return [
-        engine.page_result(mode, until_eos(row, engine.eos_id)[:limit], len(pages), elapsed_ms)
-        for row, limit in zip(output[:, prompt_len:].tolist(), limits)
-    ]
+    attempts = []
+    for row, (tokens, limit) in enumerate(zip(output[:, prompt_len:].tolist(), limits)):
+        tokens = until_eos(tokens, engine.eos_id)[:limit]
+        hits = counting.hits(row, len(tokens)) if counting is not None else 0
+        attempts.append(Attempt(tokens, limit, hits))
+    return attempts, elapsed_ms
+
+
+class CountingGuard(LogitsProcessor):
+    """The repetition guard inside ``generate``, remembering at which step it intervened on which row
+    (a row that has ended keeps being padded: its later steps do not count)."""
+
+    def __init__(self, guard: WindowedNoRepeatNGram, prompt_len: int) -> None:
+        self.guard, self.prompt_len = guard, prompt_len
+        self._steps: dict[int, list[int]] = {}
+
+    def __call__(self, input_ids, scores):
+        step = input_ids.shape[1] - self.prompt_len
+        for row in self.guard.ban(input_ids[:, -self.guard.window :].tolist(), scores):
+            self._steps.setdefault(row, []).append(step)
+        return scores
+
+    def hits(self, row: int, generated: int) -> int:
+        return sum(1 for step in self._steps.get(row, ()) if step < generated)
 
 
 def until_eos(tokens: list[int], eos_id: int | None) -> list[int]:

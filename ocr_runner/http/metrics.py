@@ -27,9 +27,18 @@ class OcrMetrics:
         self.documents = Counter("ocr_documents", "Documents answered", ["task", "document_type", "engine"])
         self.pages = Counter("ocr_pages", "Pages processed", ["task", "engine", "outcome"])
         self.output_tokens = Counter("ocr_output_tokens", "Tokens generated", ["task", "engine"])
+        self.repetition = Counter(
+            "ocr_repetition_pages", "Pages that looped: detected, retried, recovered by the retry, trimmed",
+            ["outcome", "engine"],
+        )
         self.errors = Counter("ocr_errors", "Requests answered with an error, and jobs failed", ["code", "status"])
         self.engine_inflight = Gauge(
             "ocr_engine_inflight_pages", "Pages sent to the engine and not yet answered", multiprocess_mode="livesum"
+        )
+        # Set from the engine's health at every /health answer: 1 while a fallback engine serves (see /health's reason).
+        self.engine_degraded = Gauge(
+            "ocr_engine_degraded", "1 when the engine serving is a fallback for the one planned (/health says why)",
+            multiprocess_mode="livemax",
         )
 
     def record(self, response: OCRResponse) -> None:
@@ -46,6 +55,12 @@ class OcrMetrics:
                 self.pages.labels(meta.task, meta.engine, outcome).inc(count)
         if meta.output_tokens:
             self.output_tokens.labels(meta.task, meta.engine).inc(meta.output_tokens)
+        loops = meta.repetition
+        if loops is not None and not meta.cache_hit:
+            recovered = len(set(loops.retried_pages) - set(loops.trimmed_pages))
+            for outcome, count in (("detected", len(loops.pages)), ("retried", len(loops.retried_pages)),
+                                   ("recovered", recovered), ("trimmed", len(loops.trimmed_pages))):
+                self.repetition.labels(outcome, meta.engine).inc(count)
 
     def count_error(self, code: str, status: int) -> None:
         self.errors.labels(code, str(status)).inc()

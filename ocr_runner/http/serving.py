@@ -159,7 +159,9 @@ class OCRServing:
         except Exception as exc:  # noqa: BLE001 - health must answer, not raise
             log.warning("engine health check failed: %s", exc)
             return JSONResponse({"status": "unavailable", "error": "the OCR engine is not reachable"}, status_code=503)
-        return JSONResponse(HealthResponse(status="ok", **facts.model_dump()).model_dump())
+        self.metrics.engine_degraded.set(1 if facts.degraded else 0)
+        status = "degraded" if facts.degraded else "ok"  # a GPU host serving the CPU engine: answers, but says so
+        return JSONResponse(HealthResponse(status=status, **facts.model_dump()).model_dump())
 
     # -- internals -----------------------------------------------------------------------------
 

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-V1_MODEL_TYPE = "deepseek_vl_v2"
 SAM_KEY = "sam_vit_b"
 CLIP_KEY = "clip-l-14-224"
 # Pixel sizes of the full model: a checkpoint whose SAM patch is smaller is a scaled copy.
@@ -44,10 +43,15 @@ def read_checkpoint_config(model_name: str) -> dict[str, Any] | None:
 
 
 def is_v1_config(config: dict[str, Any] | None) -> bool:
-    """DeepSeek-OCR v1: the original layout (``deepseek_vl_v2`` with a ``language_config``)."""
+    """DeepSeek-OCR v1 as published (``deepseek_vl_v2`` with v1's towers; see ``models.layouts``)."""
+    from ..layouts import Layout, UnsupportedCheckpoint, detect_layout
+
     if not config:
         return False
-    return config.get("model_type") == V1_MODEL_TYPE or "language_config" in config
+    try:
+        return detect_layout(config, "config") is Layout.V1
+    except UnsupportedCheckpoint:
+        return False
 
 
 @dataclass(frozen=True)
@@ -76,22 +80,14 @@ class DeepseekV1Config:
     @classmethod
     def from_dict(cls, config: dict[str, Any]) -> DeepseekV1Config:
         from transformers import CLIPVisionConfig
-        from transformers.models.deepseek_ocr2.configuration_deepseek_ocr2 import (
-            DeepseekOcr2SamVisionConfig,
-            DeepseekOcr2TextConfig,
-        )
+        from transformers.models.deepseek_ocr2.configuration_deepseek_ocr2 import DeepseekOcr2SamVisionConfig
 
-        if not is_v1_config(config):
-            raise ValueError(f"not a DeepSeek-OCR v1 config (model_type {config.get('model_type')!r})")
-        language = config.get("language_config") or config
-        if language.get("use_mla") or language.get("kv_lora_rank"):
-            raise ValueError("DeepSeek-OCR v1 checkpoints with multi-head latent attention (use_mla) are not supported")
-        scoring = language.get("scoring_func", "softmax")
-        if language.get("norm_topk_prob") or language.get("rope_scaling") or scoring != "softmax":
-            raise ValueError(
-                "norm_topk_prob, rope_scaling and non-softmax expert scoring are not part of DeepSeek-OCR v1"
-            )
-        text = DeepseekOcr2TextConfig(**_text_kwargs(language))
+        from ..layouts import Layout, detect_layout
+
+        layout = detect_layout(config, str(config.get("_name_or_path") or "checkpoint"))
+        if layout is not Layout.V1:
+            raise ValueError(f"not a DeepSeek-OCR v1 config: {layout.value}")
+        text = decoder_config(config.get("language_config") or config)
 
         vision = config.get("vision_config") or {}
         towers = vision.get("width") or {}
@@ -139,6 +135,19 @@ class DeepseekV1Config:
         if config.get("tile_tag", "2D") != "2D":
             raise ValueError(f"tile_tag {config.get('tile_tag')!r} is not supported (v1 uses '2D')")
         return cls(text=text, sam=sam_config, clip=clip_config, projector_input_dim=input_dim, raw=config)
+
+
+def decoder_config(language: dict[str, Any]):
+    """The DeepSeek-V2-style MoE decoder of a published checkpoint's ``language_config`` (v1 and OCR-2 share
+    it) as transformers' ``DeepseekOcr2TextConfig``; settings that are not part of DeepSeek-OCR are refused."""
+    from transformers.models.deepseek_ocr2.configuration_deepseek_ocr2 import DeepseekOcr2TextConfig
+
+    if language.get("use_mla") or language.get("kv_lora_rank"):
+        raise ValueError("DeepSeek-OCR checkpoints with multi-head latent attention (use_mla) are not supported")
+    scoring = language.get("scoring_func", "softmax")
+    if language.get("norm_topk_prob") or language.get("rope_scaling") or scoring != "softmax":
+        raise ValueError("norm_topk_prob, rope_scaling and non-softmax expert scoring are not part of DeepSeek-OCR")
+    return DeepseekOcr2TextConfig(**_text_kwargs(language))
 
 
 def _text_kwargs(language: dict[str, Any]) -> dict[str, Any]:
