@@ -114,6 +114,14 @@ class OCRService:
         )
         http_app.state.serving = self.serving
 
+    @bentoml.on_startup
+    async def start_jobs(self) -> None:
+        await self.serving.start()
+
+    @bentoml.on_shutdown
+    async def drain_jobs(self) -> None:
+        await self.serving.close()
+
     # The request body of each route is one model of ``ocr_runner.options`` (``input_spec``), so
     # the seed's flat JSON and the keyword client (``client.ocr(image_base64=...)``) keep working
     # and an unknown field is refused.
@@ -159,9 +167,10 @@ OCRService.add_asgi_middleware(RequestId)
 OCRService.add_asgi_middleware(ErrorCounter)
 OCRService.add_asgi_middleware(OpenAIErrorShape)
 _api_keys = load_keys(settings.api_keys, settings.api_keys_file)
-if _api_keys or settings.rate_limit:
+if _api_keys or settings.rate_limit or settings.poll_rate_limit:
     OCRService.add_asgi_middleware(
-        ApiKeyAuth, keys=_api_keys, public_paths=tuple(settings.public_paths), rate_limit=settings.rate_limit
+        ApiKeyAuth, keys=_api_keys, public_paths=tuple(settings.public_paths), rate_limit=settings.rate_limit,
+        poll_rate_limit=settings.poll_rate_limit, redis_url=settings.redis_url, redis_prefix=settings.redis_prefix,
     )
 OCRService.add_asgi_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes)
 OCRService.add_asgi_middleware(ValidationErrorShape)
