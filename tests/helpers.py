@@ -61,7 +61,8 @@ class BentoServer:
         full_env = {
             **os.environ,
             "BENTOML_DO_NOT_TRACK": "True",
-            "BENTOML_HOME": str(log_path.parent / "bentoml-home"),
+            # Its own BENTOML_HOME: BentoML wipes $BENTOML_HOME/prometheus_multiproc_dir as a server starts.
+            "BENTOML_HOME": str(log_path.with_suffix(".bentoml-home")),
             "HOST": "127.0.0.1",
             "PORT": str(self.port),
             "JOBS_DIR": str(log_path.with_suffix(".jobs")),

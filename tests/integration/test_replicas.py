@@ -20,7 +20,8 @@ from ocr_runner.webhooks import SIGNATURE_HEADER, verify
 from tests.helpers import BentoServer, b64, make_pdf, redis_test_url
 
 pytestmark = pytest.mark.integration
-KEYS = {"a": "tenant-key-a", "b": "tenant-key-b", "limit": "tenant-key-limit"}
+KEYS = {"a": "tenant-key-a", "b": "tenant-key-b", "limit": "tenant-key-limit", "load": "tenant-key-load"}
+WAITING = 3  # pages the CPU engine may have waiting or running
 RATE = 12  # per minute and key, across both replicas
 SECRET = "webhook-test-secret"
 LEASE_S = 4
@@ -46,6 +47,7 @@ def pair(redis_url: str, prefix: str, tmp_path_factory: pytest.TempPathFactory) 
         "ENGINE": "rapidocr", "REDIS_URL": redis_url, "REDIS_PREFIX": prefix, "API_KEYS": ",".join(KEYS.values()),
         "RATE_LIMIT": f"{RATE}/minute", "WEBHOOK_SECRET": SECRET, "WEBHOOK_ALLOW_HOSTS": "127.0.0.1",
         "JOB_LEASE_S": str(LEASE_S), "MAX_PAGES_IN_FLIGHT": "2", "JOB_WORKERS": "1",
+        "MAX_WAITING_PAGES": str(WAITING),
     }
     servers = []
     for name in ("one", "two"):
@@ -108,6 +110,28 @@ def test_one_rate_limit_across_both_replicas_and_polls_do_not_count(pair):
     # Out of OCR budget, the same key can still poll.
     assert httpx.get(f"{pair[0].url}/jobs/0123456789abcdef", headers=auth("limit")).status_code == 404
     assert "retry-after" in httpx.delete(f"{pair[1].url}/jobs/0", headers=auth("limit")).headers
+
+
+def test_the_cpu_engine_sheds_load_with_503_and_retry_after(pair):
+    import asyncio
+
+    from tests.helpers import encode, render_page
+
+    image = b64(encode(render_page(["Overload page"], size=(600, 200))))
+
+    async def burst():
+        async with httpx.AsyncClient(timeout=120) as client:
+            return await asyncio.gather(*(
+                client.post(f"{pair[0].url}/ocr", json={"image_base64": image}, headers=auth("load"))
+                for _ in range(RATE)
+            ))
+
+    answers = asyncio.run(burst())
+    statuses = sorted(a.status_code for a in answers)
+    refused = [a for a in answers if a.status_code == 503]
+    assert set(statuses) == {200, 503} and len(refused) >= RATE - 2 * WAITING, statuses
+    assert all(a.headers.get("retry-after", "").isdigit() and a.json()["error_code"] == "overloaded" for a in refused)
+    assert all(" ".join(a.json()["result"].split()) == "Overload page" for a in answers if a.status_code == 200)
 
 
 class Receiver(http.server.BaseHTTPRequestHandler):
