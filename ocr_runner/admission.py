@@ -22,7 +22,9 @@ class Admission:
     @contextmanager
     def enter(self, pages: int) -> Iterator[None]:
         if self.inside + pages > self.limit:
-            raise EngineBusy(f"{self.inside} pages are already waiting for the engine (limit {self.limit}); retry shortly")
+            raise EngineBusy(
+                f"{self.inside} pages are already waiting for the engine (limit {self.limit}); retry shortly"
+            )
         self.inside += pages
         try:
             yield

@@ -104,7 +104,7 @@ class JobStore(abc.ABC):
     async def _save_page(self, job_id: str, index: int, page: dict[str, Any]) -> bool:
         """Store a page and update progress; False when the job is no longer active."""
 
-    async def _page_started(self, job_id: str, index: int) -> None:
+    async def _page_started(self, job_id: str, index: int) -> None:  # noqa: B027 - optional
         """Count a page read starting (the fault test's 'pages read twice')."""
 
     @abc.abstractmethod
@@ -171,7 +171,7 @@ class JobStore(abc.ABC):
             await asyncio.gather(*tasks, return_exceptions=True)
         await self._closed()
 
-    async def _closed(self) -> None:
+    async def _closed(self) -> None:  # noqa: B027 - optional
         """Release what the store holds (connections, locks)."""
 
     # -- running a job ---------------------------------------------------------------------------

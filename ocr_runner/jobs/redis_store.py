@@ -17,6 +17,7 @@ A finished job's record, result and stats expire after ``ttl_s``; its input and 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -212,11 +213,8 @@ class RedisJobStore(JobStore):
 
     async def _closed(self) -> None:
         await asyncio.gather(*self._handlers, return_exceptions=True)
-        try:
-            # Leave the group tidy: this consumer holds nothing any more.
+        with contextlib.suppress(Exception):  # best effort on the way out: leave the group tidy
             await self.redis.xgroup_delconsumer(self.stream, GROUP, self.consumer)
-        except Exception:  # noqa: BLE001 - best effort on the way out
-            pass
         await self.redis.aclose()
 
     async def stats(self, job_id: str) -> dict[str, int]:

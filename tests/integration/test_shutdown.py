@@ -37,7 +37,8 @@ def test_sigterm_leaves_the_job_to_resume_at_the_next_start(tmp_path):
     first = BentoServer(env, tmp_path / "first.log")
     try:
         first.wait_ready()
-        job_id = httpx.post(f"{first.url}/jobs", json={"image_base64": b64(make_pdf(pages))}, timeout=60).json()["job_id"]
+        body = {"image_base64": b64(make_pdf(pages))}
+        job_id = httpx.post(f"{first.url}/jobs", json=body, timeout=60).json()["job_id"]
         deadline = time.monotonic() + 120
         while (status := httpx.get(f"{first.url}/jobs/{job_id}").json())["progress"]["pages_done"] < 3:
             assert time.monotonic() < deadline and status["status"] != "completed", status

@@ -11,9 +11,8 @@ pytestmark = pytest.mark.unit
 def test_refuses_past_the_limit_and_frees_places():
     admission = Admission(3)
     with admission.enter(2):
-        with pytest.raises(EngineBusy):
-            with admission.enter(2):
-                pass
+        with pytest.raises(EngineBusy), admission.enter(2):
+            pass
         with admission.enter(1):
             assert admission.inside == 3
     assert admission.inside == 0
