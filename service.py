@@ -15,10 +15,12 @@ from typing import Annotated
 import bentoml
 from pydantic import Field
 
+from ocr_runner.admission import Admission
 from ocr_runner.engines import EngineBusy, EngineHealth, EnginePage, EngineResult, create_engine
 from ocr_runner.engines.plan import plan_engine
 from ocr_runner.engines.torch_env import prefer_passive_openmp
 from ocr_runner.http.auth import ApiKeyAuth, load_keys
+from ocr_runner.http.lifecycle import die_with_parent, exit_deadline
 from ocr_runner.http.logs import configure_logging
 from ocr_runner.http.metrics import EngineMetrics, ErrorCounter
 from ocr_runner.http.middleware import BodySizeLimit, MalformedMultipart, RequestId, ValidationErrorShape
@@ -42,6 +44,8 @@ prefer_passive_openmp()
 # Connection recycling in BentoML 1.4's inter-service client drops in-flight answers under
 # load (docs/operations.md, "Reliability"); effectively disable it on the engine.
 NO_RECYCLING = {"max_requests": 1_000_000_000, "max_age": 1e9}
+# A worker exits this long after SIGTERM whatever still runs: the jobs' grace, and time to hand them back.
+STOP_MARGIN_S = 10.0
 
 
 @bentoml.service(
@@ -55,18 +59,28 @@ class EngineService:
     """Owns the model. One batchable method; everything else happens in the API service."""
 
     def __init__(self) -> None:
+        die_with_parent()
         configure_logging(settings.log_format, settings.log_level)
         start_periodic_trim(settings.malloc_trim_interval_s)
         self.engine = create_engine(settings, plan)
         self.engine.on_decode_step = EngineMetrics().observe_step
         self.engine.warmup()
+        # Engines without a queue bound of their own (the CPU engine): 503 past it, not minutes of waiting.
+        self.admission = Admission(settings.max_waiting_pages or 8 * settings.max_batch_size)
+
+    async def _bounded(self, pages: list[EnginePage]) -> list[EngineResult]:
+        try:
+            with self.admission.enter(len(pages)):
+                return await asyncio.to_thread(self.engine.run_batch, pages)
+        except EngineBusy as exc:
+            raise bentoml.exceptions.ServiceUnavailable(str(exc)) from exc
 
     if plan.batching == "continuous":
 
         @bentoml.api
         async def infer(self, pages: list[EnginePage]) -> list[EngineResult]:
             if not self.engine.continuous:  # ENGINE=auto fell back to the CPU engine
-                return await asyncio.to_thread(self.engine.run_batch, pages)
+                return await self._bounded(pages)
             try:
                 futures = self.engine.submit(pages)
             except EngineBusy as exc:
@@ -78,11 +92,21 @@ class EngineService:
                     future.cancel()
                 raise
 
-    else:
+    elif plan.batching == "none":  # the CPU engine, or static batches of one: a page at a time
+
+        @bentoml.api
+        async def infer(self, pages: list[EnginePage]) -> list[EngineResult]:
+            return await self._bounded(pages)
+
+    else:  # static: BentoML's adaptive batches, bounded by its max_latency_ms
 
         @bentoml.api(**plan.bentoml_batching(settings))
         def infer(self, pages: list[EnginePage]) -> list[EngineResult]:
             return self.engine.run_batch(pages)
+
+    @bentoml.on_startup
+    def stop_on_time(self) -> None:
+        exit_deadline(settings.shutdown_grace_s + STOP_MARGIN_S)
 
     @bentoml.api
     async def health(self) -> EngineHealth:
@@ -106,6 +130,7 @@ class OCRService:
     engine = bentoml.depends(EngineService)
 
     def __init__(self) -> None:
+        die_with_parent()
         configure_logging(settings.log_format, settings.log_level)
         start_periodic_trim(settings.malloc_trim_interval_s)
         self.serving = OCRServing(
@@ -114,6 +139,15 @@ class OCRService:
             engine_health=lambda: self.engine.to_async.health(),
         )
         http_app.state.serving = self.serving
+
+    @bentoml.on_startup
+    async def start_jobs(self) -> None:
+        exit_deadline(settings.shutdown_grace_s + STOP_MARGIN_S)
+        await self.serving.start()
+
+    @bentoml.on_shutdown
+    async def drain_jobs(self) -> None:
+        await self.serving.close()
 
     # The request body of each route is one model of ``ocr_runner.options`` (``input_spec``), so
     # the seed's flat JSON and the keyword client (``client.ocr(image_base64=...)``) keep working
@@ -160,9 +194,10 @@ OCRService.add_asgi_middleware(RequestId)
 OCRService.add_asgi_middleware(ErrorCounter)
 OCRService.add_asgi_middleware(OpenAIErrorShape)
 _api_keys = load_keys(settings.api_keys, settings.api_keys_file)
-if _api_keys or settings.rate_limit:
+if _api_keys or settings.rate_limit or settings.poll_rate_limit:
     OCRService.add_asgi_middleware(
-        ApiKeyAuth, keys=_api_keys, public_paths=tuple(settings.public_paths), rate_limit=settings.rate_limit
+        ApiKeyAuth, keys=_api_keys, public_paths=tuple(settings.public_paths), rate_limit=settings.rate_limit,
+        poll_rate_limit=settings.poll_rate_limit, redis_url=settings.redis_url, redis_prefix=settings.redis_prefix,
     )
 OCRService.add_asgi_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes)
 OCRService.add_asgi_middleware(ValidationErrorShape)

@@ -103,6 +103,12 @@ class ModelNotFound(OCRError):
     code = ErrorCode.MODEL_NOT_FOUND
 
 
+class Interrupted(OCRError):
+    """The work stopped before it finished (the server is shutting down); it is resumed, not lost."""
+
+    code = ErrorCode.INTERRUPTED
+
+
 class JobConflict(OCRError):
     """The job is not in a state that allows this (result of an unfinished job, cancel a finished one)."""
 

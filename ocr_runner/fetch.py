@@ -28,11 +28,50 @@ ACCEPTED_TYPES = ("image/", "application/pdf", "application/octet-stream", "bina
 REDIRECTS = (301, 302, 303, 307, 308)
 
 
+class AddressPolicy:
+    """Which addresses a URL given by a client may reach: public ones, and the hosts and ranges allowed.
+
+    Shared by document URLs and job callbacks (each with their own allow lists).
+    """
+
+    def __init__(self, allow_hosts: list[str], allow_ranges: list[str]) -> None:
+        self._allowed_hosts = {h.lower().rstrip(".") for h in allow_hosts}
+        self._allowed_ranges = [ipaddress.ip_network(r, strict=False) for r in allow_ranges]
+
+    async def checked(self, url: str, field: str) -> tuple[str, str]:
+        """The URL's host and the URL aimed at the checked address it resolved to."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise UrlNotAllowed(f"{field} must be an http(s) URL", field=field)
+        host = parts.hostname.lower().rstrip(".")
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError:
+            raise UrlFetchFailed(f"{field}: cannot resolve {host!r}", field=field) from None
+        addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+        for address in addresses:
+            if not self.allowed(host, address):
+                what = "a cloud metadata address" if address in METADATA_ADDRESSES else "not a public address"
+                raise UrlNotAllowed(f"{field}: {host} resolves to {address}, {what}", field=field)
+        address = str(addresses[0])
+        netloc = f"[{address}]" if ":" in address else address
+        if parts.port:
+            netloc += f":{parts.port}"
+        return host, urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
+
+    def allowed(self, host: str, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+        if host in self._allowed_hosts or any(address in network for network in self._allowed_ranges):
+            return True
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        return address.is_global and not address.is_multicast and address not in METADATA_ADDRESSES
+
+
 class UrlFetcher:
     def __init__(self, settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.settings = settings
-        self._allowed_hosts = {h.lower().rstrip(".") for h in settings.url_allow_hosts}
-        self._allowed_ranges = [ipaddress.ip_network(r, strict=False) for r in settings.url_allow_ranges]
+        self.policy = AddressPolicy(settings.url_allow_hosts, settings.url_allow_ranges)
         self._transport = transport
 
     async def fetch(self, url: str, field: str = "document_url") -> bytes:
@@ -51,7 +90,7 @@ class UrlFetcher:
             host, pinned = await self._checked(url, field)
             try:
                 async with client.stream(
-                    "GET", pinned, headers={"Host": _host_header(url), "Accept": "image/*, application/pdf"},
+                    "GET", pinned, headers={"Host": host_header(url), "Accept": "image/*, application/pdf"},
                     extensions={"sni_hostname": host},
                 ) as response:
                     if response.status_code in REDIRECTS and "location" in response.headers:
@@ -80,35 +119,9 @@ class UrlFetcher:
         return bytes(body)
 
     async def _checked(self, url: str, field: str) -> tuple[str, str]:
-        """The URL's host and the URL aimed at the checked address it resolved to."""
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise UrlNotAllowed(f"{field} must be an http(s) URL", field=field)
-        host = parts.hostname.lower().rstrip(".")
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        try:
-            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except OSError:
-            raise UrlFetchFailed(f"{field}: cannot resolve {host!r}", field=field) from None
-        addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
-        for address in addresses:
-            if not self._allowed(host, address):
-                what = "a cloud metadata address" if address in METADATA_ADDRESSES else "not a public address"
-                raise UrlNotAllowed(f"{field}: {host} resolves to {address}, {what}", field=field)
-        address = str(addresses[0])
-        netloc = f"[{address}]" if ":" in address else address
-        if parts.port:
-            netloc += f":{parts.port}"
-        return host, urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
-
-    def _allowed(self, host: str, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-        if host in self._allowed_hosts or any(address in network for network in self._allowed_ranges):
-            return True
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped
-        return address.is_global and not address.is_multicast and address not in METADATA_ADDRESSES
+        return await self.policy.checked(url, field)
 
 
-def _host_header(url: str) -> str:
+def host_header(url: str) -> str:
     parts = urlsplit(url)
     return parts.netloc.rsplit("@", 1)[-1]

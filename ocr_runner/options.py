@@ -85,6 +85,16 @@ class TaskDocument(Source, LocateOptions):
     task: str = Field("ocr", description="ocr, markdown, figure, locate or describe.")
 
 
+class JobRequest(TaskDocument):
+    """The body of ``POST /jobs``: a document with its task, and where to report that the job ended."""
+
+    callback_url: str | None = Field(
+        None, description="POSTed (JSON, signed with X-OCR-Signature) when the job completes or fails; public "
+        "http(s) addresses only, unless WEBHOOK_ALLOW_HOSTS or WEBHOOK_ALLOW_RANGES say otherwise.",
+        examples=["https://example.com/ocr-callback"],
+    )
+
+
 class UploadOptions(LocateOptions):
     """The form fields of ``/upload-ocr`` beside ``file`` (or ``document_url`` instead of a file)."""
 

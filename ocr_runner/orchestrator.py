@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from .cache import ResultCache
 from .engines.base import EnginePage, EngineResult
-from .errors import EngineItemFailed, OCRError, Overloaded, PayloadTooLarge
+from .errors import EngineItemFailed, Interrupted, OCRError, Overloaded, PayloadTooLarge
 from .pipeline import DocumentRequest, PageOutcome, PreparedDocument, PreparedPage, assemble, page_result, prepare
 from .schemas import OCRResponse, PageResult
 from .settings import Settings
@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 PATIENT_BACKOFF_S = (1, 2, 4, 8, 15, 30, 60, 60, 120, 120, 180)
 Infer = Callable[[EnginePage], Awaitable[EngineResult]]
 ProgressCallback = Callable[[int, int], None]
+PageStartCallback = Callable[[int], Awaitable[None]]  # a page's index, as its read starts
+PageCallback = Callable[[int, "PageOutcome"], Awaitable[None]]  # a page's index and outcome, as it finishes
 
 
 class Orchestrator:
@@ -52,23 +54,46 @@ class Orchestrator:
         *,
         slots: asyncio.Semaphore | None = None,
         patient: bool = False,
+        done: dict[int, PageOutcome] | None = None,
+        on_page_start: PageStartCallback | None = None,
+        on_page: PageCallback | None = None,
+        stopping: Callable[[], bool] | None = None,
     ) -> OCRResponse:
-        """Read every page. ``patient`` (jobs) waits out engine overload instead of failing pages."""
-        done = 0
+        """Read every page. ``patient`` (jobs) waits out engine overload instead of failing pages.
+
+        Jobs resume with the pages read before (``done``, by index), store each page as it finishes
+        (``on_page``, awaited before the page counts as done) and, once ``stopping`` says so, start
+        no more pages: the pages in flight finish, then ``Interrupted`` is raised.
+        """
+        outcomes: dict[int, PageOutcome] = dict(done or {})
         total = len(document.pages)
         slots = slots or self.page_slots()
+        skipped = False
 
-        async def tracked(page: PreparedPage) -> PageOutcome:
-            nonlocal done
+        async def tracked(index: int, page: PreparedPage) -> None:
+            nonlocal skipped
             async with slots:
+                if stopping is not None and stopping():
+                    skipped = True
+                    return
+                if on_page_start is not None:
+                    await on_page_start(index)
                 outcome = await self.run_page(page, patient=patient)
-            done += 1
+            if on_page is not None:
+                await on_page(index, outcome)
+            outcomes[index] = outcome
             if on_progress is not None:
-                on_progress(done, total)
-            return outcome
+                on_progress(len(outcomes), total)
 
-        outcomes = await asyncio.gather(*(tracked(page) for page in document.pages))
-        return assemble(document, list(outcomes))
+        tasks = [asyncio.ensure_future(tracked(i, page)) for i, page in enumerate(document.pages) if i not in outcomes]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:  # one page's failure to store (the job was cancelled) stops the others
+                task.cancel()
+        if skipped:
+            raise Interrupted(f"stopped with {len(outcomes)} of {total} pages read")
+        return assemble(document, [outcomes[i] for i in range(total)])
 
     async def stream(self, document: PreparedDocument) -> AsyncIterator[PageResult | OCRResponse | OCRError]:
         """Each page's result as soon as it finishes, then the assembled response (or its error)."""

@@ -117,8 +117,9 @@ class Settings(BaseSettings):
         "longer gets a 503.",
     )
     max_waiting_pages: int = Field(
-        0, ge=0, description="Continuous batching: pages queued for a place in the batch before the engine "
-        "answers 503; 0 means 16 x max_batch_size.",
+        0, ge=0, description="Pages waiting for the engine before it answers 503 with Retry-After: with continuous "
+        "batching for a place in the batch (0 means 16 x max_batch_size), on the CPU engine for its reader "
+        "(0 means 8 x max_batch_size).",
     )
     request_timeout_s: float = Field(
         600.0, gt=0, description="Seconds BentoML lets an engine call run; the API service allows 30 more for a "
@@ -156,13 +157,52 @@ class Settings(BaseSettings):
         0, ge=0, description="Pages one request may have at the engine at once; 0 means 2 x max_batch_size."
     )
 
-    # Async jobs (state in the API process, journaled to jobs_dir)
+    # Async jobs (embedded: journaled to jobs_dir; with redis_url: shared by every replica)
     jobs_dir: str = Field(
-        ".ocr-jobs", description="Folder (relative to the working directory) where each async job is journaled as one "
-        "JSON file.",
+        ".ocr-jobs", description="Embedded job store (no REDIS_URL): folder, relative to the working directory, "
+        "where each job's record, input and pages read are journaled; one server per folder.",
     )
     job_ttl_s: float = Field(3600.0, gt=0, description="How long finished jobs and their results are kept.")
-    max_active_jobs: int = Field(16, ge=1, description="Jobs queued or running at once; a further submission is a 503.")
+    max_active_jobs: int = Field(
+        16, ge=1, description="Jobs queued or running at once (across every replica with REDIS_URL); a further "
+        "submission is a 503.",
+    )
+    job_workers: int = Field(2, ge=1, le=64, description="Jobs one server runs at once; the others wait queued.")
+    job_lease_s: float = Field(
+        30.0, ge=3, description="With REDIS_URL: a running job's lease, renewed every third of it; a replica that "
+        "stops renewing (it died) has its jobs resumed by another this long after.",
+    )
+    shutdown_grace_s: float = Field(
+        20.0, ge=0, description="On SIGTERM: seconds pages in flight may take to finish before the jobs still "
+        "running are handed back (REDIS_URL) or left queued to resume at the next start (embedded).",
+    )
+
+    # Shared state across replicas
+    redis_url: str | None = Field(
+        None, description="Redis (redis:// or rediss://) for jobs, their queue and results, and the rate limits, "
+        "shared by every replica; unset, each server keeps its own (embedded jobs, in-process limits).",
+    )
+    redis_prefix: str = Field("ocr:", description="Prefix of every Redis key this service writes.")
+
+    # Job webhooks (callback_url on a job)
+    webhook_secret: str | None = Field(
+        None, description="Key of the HMAC-SHA256 signature sent with every job callback (X-OCR-Signature: "
+        "sha256=<hex> over the body); unset, callbacks are sent unsigned.",
+    )
+    webhook_timeout_s: float = Field(10.0, gt=0, description="Seconds a callback target may take to answer.")
+    webhook_attempts: int = Field(
+        5, ge=1, le=20, description="Tries per callback (backoff 1, 2, 4, ... s) before it is given up."
+    )
+    webhook_allow_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Callback host names allowed although they resolve to loopback, private or link-local "
+        "addresses (env: comma-separated).",
+    )
+    webhook_allow_ranges: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Address ranges (CIDR) callbacks may reach although private, e.g. '10.0.0.0/8' (env: "
+        "comma-separated).",
+    )
 
     # Result cache (in the API process)
     cache_enabled: bool = Field(
@@ -184,7 +224,12 @@ class Settings(BaseSettings):
         description="Paths served without a key.",
     )
     rate_limit: str | None = Field(
-        None, description="Per-key (or, without keys, per-address) limit, e.g. '60/minute'; over it, a 429."
+        None, description="Per-key (or, without keys, per-address) limit, e.g. '60/minute'; over it, a 429. Job "
+        "status polls (GET /jobs/...) do not count against it. Shared by every replica with REDIS_URL.",
+    )
+    poll_rate_limit: str | None = Field(
+        None, description="The job status polls' own per-key limit (GET /jobs/...), e.g. '600/minute'; unset, "
+        "polls are not limited.",
     )
 
     # Documents by URL (document_url fields, image_url parts)
@@ -213,7 +258,10 @@ class Settings(BaseSettings):
         "in rapid-layout.",
     )
 
-    @field_validator("api_keys", "public_paths", "url_allow_hosts", "url_allow_ranges", mode="before")
+    @field_validator(
+        "api_keys", "public_paths", "url_allow_hosts", "url_allow_ranges", "webhook_allow_hosts",
+        "webhook_allow_ranges", mode="before",
+    )
     @classmethod
     def _comma_list(cls, value: object) -> object:
         if isinstance(value, str):
@@ -225,7 +273,7 @@ class Settings(BaseSettings):
             return [part.strip() for part in text.split(",") if part.strip()]
         return value
 
-    @field_validator("url_allow_ranges")
+    @field_validator("url_allow_ranges", "webhook_allow_ranges")
     @classmethod
     def _ranges(cls, value: list[str]) -> list[str]:
         import ipaddress
@@ -237,7 +285,7 @@ class Settings(BaseSettings):
                 raise ValueError(f"{item!r} is not an address range like '10.0.0.0/8'") from None
         return value
 
-    @field_validator("rate_limit")
+    @field_validator("rate_limit", "poll_rate_limit")
     @classmethod
     def _rate_limit(cls, value: str | None) -> str | None:
         if value:

@@ -61,10 +61,13 @@ class BentoServer:
         full_env = {
             **os.environ,
             "BENTOML_DO_NOT_TRACK": "True",
-            "BENTOML_HOME": str(log_path.parent / "bentoml-home"),
+            # Its own BENTOML_HOME: BentoML wipes $BENTOML_HOME/prometheus_multiproc_dir as a server starts.
+            "BENTOML_HOME": str(log_path.with_suffix(".bentoml-home")),
             "HOST": "127.0.0.1",
             "PORT": str(self.port),
             "JOBS_DIR": str(log_path.with_suffix(".jobs")),
+            # This checkout's service.py and ocr_runner, whatever the environment's editable install points at.
+            "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p),
             **env,
         }
         self._log = open(log_path, "wb")
@@ -151,3 +154,25 @@ def make_text_pdf(lines: list[str]) -> bytes:
     out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n" + "".join(f"{o:010d} 00000 n \n" for o in offsets)
     out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n"
     return out.encode("latin-1")
+
+
+def redis_test_url() -> str:
+    """The Redis the tests may use (REDIS_TEST_URL, which .ci/run starts and sets).
+
+    Skips without one, unless REQUIRE_REDIS_TESTS=1 (set by CI) makes that a failure.
+    """
+    import pytest
+
+    url = os.environ.get("REDIS_TEST_URL")
+    reason = "REDIS_TEST_URL is not set (.ci/run starts a redis-server and sets it)"
+    if url:
+        try:
+            import redis
+
+            redis.Redis.from_url(url, socket_timeout=2).ping()
+            return url
+        except Exception as exc:  # noqa: BLE001 - any failure to reach it is the same reason
+            reason = f"Redis at {url} is not reachable ({exc})"
+    if os.environ.get("REQUIRE_REDIS_TESTS") == "1":
+        pytest.fail(f"REQUIRE_REDIS_TESTS=1 but {reason}")
+    pytest.skip(reason)

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, FastAPI, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse
 
 from ..errors import UnprocessableRequest
-from ..options import TaskDocument, UploadOptions
+from ..options import JobRequest, UploadOptions
 from ..schemas import ErrorResponse, HealthResponse, JobStatus, OCRResponse
 from .docs import openapi_document
 from .errors import json_error
@@ -28,7 +28,13 @@ def serving(request: Request) -> OCRServing:
     return request.app.state.serving
 
 
+def owner(request: Request) -> str | None:
+    """The API key id ``ApiKeyAuth`` put in the request's state (None when keys are off): a job's owner."""
+    return getattr(request.state, "api_key_id", None)
+
+
 Serving = Annotated[OCRServing, Depends(serving)]
+Owner = Annotated[str | None, Depends(owner)]
 # Documented instead of FastAPI's own validation-error schema: ``ValidationErrorShape`` reshapes those.
 ERRORS = {status: {"model": ErrorResponse} for status in (400, 404, 409, 413, 422, 503)}
 pages = APIRouter()
@@ -89,25 +95,28 @@ async def upload_ocr(
 
 
 @jobs.post("", status_code=202, response_model=JobStatus, summary="Submit a long document as a job")
-async def submit_job(body: TaskDocument, service: Serving) -> Any:
-    """Validate the document now (4xx at once), then read it in the background; poll ``/jobs/{id}``."""
-    return await service.submit_job(body)
+async def submit_job(body: JobRequest, service: Serving, key: Owner) -> Any:
+    """Validate the document now (4xx at once), then read it in the background; poll ``/jobs/{id}``.
+
+    With API keys on, the job is the submitting key's: any other key is answered 404 for it.
+    """
+    return await service.submit_job(body, key)
 
 
 @jobs.get("/{job_id}", response_model=JobStatus, summary="A job's state and progress")
-async def job_status(job_id: str, service: Serving) -> Any:
-    return service.job(job_id)
+async def job_status(job_id: str, service: Serving, key: Owner) -> Any:
+    return await service.job(job_id, key)
 
 
 @jobs.get("/{job_id}/result", response_model=OCRResponse, summary="A finished job's result")
-async def job_result(job_id: str, service: Serving) -> Any:
+async def job_result(job_id: str, service: Serving, key: Owner) -> Any:
     """The OCR response once completed; 409 otherwise (a failed job's body says why and its status)."""
-    return service.job_result(job_id)
+    return await service.job_result(job_id, key)
 
 
 @jobs.delete("/{job_id}", response_model=JobStatus, summary="Cancel a job")
-async def cancel_job(job_id: str, service: Serving) -> Any:
-    return service.job(job_id, cancel=True)
+async def cancel_job(job_id: str, service: Serving, key: Owner) -> Any:
+    return await service.job(job_id, key, cancel=True)
 
 
 def build_app(*routers: APIRouter) -> FastAPI:

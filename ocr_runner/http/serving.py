@@ -12,7 +12,6 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 from ..cache import ResultCache
@@ -21,13 +20,14 @@ from ..engines.plan import EnginePlan
 from ..errors import OCRError, UnprocessableRequest
 from ..fetch import UrlFetcher
 from ..images import decode_base64
-from ..jobs import JobStore
-from ..options import TaskDocument, options_of
+from ..jobs import JobRecord, JobRun, JobSpec, JobState, create_store
+from ..options import JobRequest, LocateOptions, TaskDocument, options_of
 from ..orchestrator import Orchestrator
-from ..pipeline import DocumentRequest
+from ..pipeline import DocumentRequest, PageOutcome, PreparedDocument
 from ..schemas import BatchResponse, HealthResponse, OCRResponse
 from ..settings import Settings
 from ..tasks import Task, parse_task
+from ..webhooks import WebhookSender
 from . import responses
 from .disconnect import until_disconnected
 from .engine_client import EngineCaller
@@ -48,10 +48,16 @@ class OCRServing:
         self.metrics = ocr_metrics()
         cache = ResultCache(settings.cache_max_bytes) if settings.cache_enabled else None
         self.orchestrator = Orchestrator(settings, EngineCaller(infer, self.metrics.engine_inflight), cache)
-        self.jobs = JobStore(
-            Path(settings.jobs_dir), ttl_s=settings.job_ttl_s, max_active=settings.max_active_jobs,
+        self.jobs = create_store(
+            settings,
             on_failed=lambda code: self.metrics.count_error(code.value, status_for(code)),
+            on_finished=self._job_finished,
         )
+        self.webhooks = WebhookSender(settings)
+        # Documents this server prepared at submit, so that its own first attempt does not render them again.
+        from cachetools import TTLCache
+
+        self._prepared: TTLCache[str, PreparedDocument] = TTLCache(maxsize=32, ttl=600)
         self._engine_health = engine_health
         self.fetcher = UrlFetcher(settings)
 
@@ -113,41 +119,79 @@ class OCRServing:
 
     # -- jobs ----------------------------------------------------------------------------------
 
-    async def submit_job(self, body: TaskDocument) -> Any:
+    async def start(self) -> None:
+        """Server start: run queued jobs (and resume those a previous start left unfinished)."""
+        await self.jobs.start(self._run_job)
+
+    async def close(self) -> None:
+        """Shutdown: no new jobs; pages in flight finish up to SHUTDOWN_GRACE_S; the rest is handed back."""
+        await self.jobs.close(self.settings.shutdown_grace_s)
+        await self.webhooks.close()
+
+    async def submit_job(self, body: JobRequest, owner: str | None = None) -> Any:
         """Validate the document now (4xx at once), then read it in the background."""
         from starlette.responses import JSONResponse
 
         try:
             request = await self.request_for(parse_task(body.task), body)
-            self.jobs.ensure_capacity()  # before the (possibly long) rendering of every page
+            if body.callback_url is not None:
+                await self.webhooks.check(body.callback_url)
+            await self.jobs.ensure_capacity()  # before the (possibly long) rendering of every page
             document = await self.orchestrator.prepare(request)
-            record = self.jobs.submit(
-                request.task.value,
-                len(document.pages),
-                lambda progress: self.orchestrator.run_prepared(document, progress, patient=True),
-            )
+            spec = JobSpec(task=request.task.value, options=request.options.model_dump(mode="json"),
+                           field=request.field, data=request.data)
+            record = await self.jobs.submit(spec, len(document.pages), owner=owner, callback_url=body.callback_url)
+            self._prepared[record.job_id] = document
         except OCRError as exc:
             return json_error(exc)
         return JSONResponse(responses.job_status(record).model_dump(), status_code=202)
 
-    def job(self, job_id: str, *, cancel: bool = False) -> Any:
+    async def job(self, job_id: str, owner: str | None = None, *, cancel: bool = False) -> Any:
         from starlette.responses import JSONResponse
 
         try:
-            record = self.jobs.cancel(job_id) if cancel else self.jobs.get(job_id)
+            record = await (self.jobs.cancel(job_id, owner) if cancel else self.jobs.get(job_id, owner))
         except OCRError as exc:
             return json_error(exc)
         return JSONResponse(responses.job_status(record).model_dump())
 
-    def job_result(self, job_id: str) -> Any:
+    async def job_result(self, job_id: str, owner: str | None = None) -> Any:
         from starlette.responses import JSONResponse
 
         try:
-            record = self.jobs.get(job_id)
+            record = await self.jobs.get(job_id, owner, with_result=True)
         except OCRError as exc:
             return json_error(exc)
         body, status = responses.job_result(record)
         return JSONResponse(body, status_code=status)
+
+    async def _run_job(self, run: JobRun) -> dict[str, Any]:
+        """One attempt at a job (the store's executor): prepare its document, read the pages not read yet."""
+        from ..jobs.pages import page_from_json, page_to_json
+
+        job_id = run.record.job_id
+        document = self._prepared.pop(job_id, None)
+        if document is None:  # another replica took it, or this one restarted: prepare it again
+            spec = run.spec
+            options = LocateOptions.model_validate(spec.options)
+            request = DocumentRequest(Task(spec.task), spec.data, options, field=spec.field)
+            document = await self.orchestrator.prepare(request)
+        if len(document.pages) != run.record.pages_total:
+            raise OCRError(f"the document now has {len(document.pages)} pages, not {run.record.pages_total}")
+
+        async def store(index: int, outcome: PageOutcome) -> None:
+            await run.save_page(index, page_to_json(outcome))
+
+        response = await self.orchestrator.run_prepared(
+            document, patient=True, done={i: page_from_json(p) for i, p in run.done.items()},
+            on_page_start=run.page_started, on_page=store, stopping=run.stopping,
+        )
+        return response.model_dump()
+
+    def _job_finished(self, record: JobRecord) -> None:
+        if record.callback_url and record.state in (JobState.COMPLETED, JobState.FAILED):
+            event = "job.completed" if record.state is JobState.COMPLETED else "job.failed"
+            self.webhooks.send_later(record.callback_url, event, {"job": responses.job_status(record).model_dump()})
 
     # -- health --------------------------------------------------------------------------------
 
