@@ -177,6 +177,7 @@ def page_result(
         cache_hit=outcome.cache_hit,
         timings=PageTimings(engine_ms=round(outcome.engine_ms, 2), inference_ms=round(result.inference_ms, 2)),
         note=result.note,
+        source=result.source,
         **base,
     )
 

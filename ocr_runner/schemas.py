@@ -67,6 +67,9 @@ class PageResult(ResponseModel):
     cache_hit: bool = False
     timings: PageTimings | None = None
     note: str | None = None
+    source: str | None = Field(
+        None, description="Which path read the page (CPU engine): text_layer, ocr, or tesseract:<model> for a "
+        "script its recogniser has no model for.")
     error: str | None = None
     error_code: str | None = None
 

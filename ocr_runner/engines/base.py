@@ -45,6 +45,9 @@ class EngineResult(BaseModel):
     batch_size: int = 1
     inference_ms: float = 0.0
     note: str | None = None
+    # Which path read the page: "text_layer" (the PDF's own text), "ocr" (the engine's recogniser) or
+    # "tesseract:<model>" (a script the CPU engine's recogniser has no model for). None: not said.
+    source: str | None = None
 
 
 class EngineHealth(BaseModel):
