@@ -101,8 +101,8 @@ class TesseractRunner:
         wanted = list(dict.fromkeys([*wanted, "eng"]))
         missing = [lang for lang in wanted if lang not in self.installed_languages]
         if missing:
-            raise RuntimeError(f"tesseract has no traineddata for {'+'.join(missing)} "
-                               f"(Debian: apt-get install {' '.join('tesseract-ocr-' + m.replace('_', '-') for m in missing)})")
+            packs = " ".join("tesseract-ocr-" + m.replace("_", "-") for m in missing)
+            raise RuntimeError(f"tesseract has no traineddata for {'+'.join(missing)} (Debian: apt-get install {packs})")
         return "+".join(wanted)
 
     def read(self, document: EvalDocument) -> str:
