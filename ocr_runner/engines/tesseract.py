@@ -26,6 +26,7 @@ TESSDATA_DIRS = ("/usr/share/tesseract-ocr/5/tessdata", "/usr/share/tesseract-oc
                  "/usr/share/tessdata", "/usr/local/share/tessdata")
 # Scripts RapidOCR reads itself: a page in one of these stays with it.
 RAPID_SCRIPTS = {"Latin", "Han", "Japanese", "Common"}
+OSD_SIDE = 2000  # pixels on the long side the page is scaled down to for script detection
 # OSD script names to Tesseract's script models where the two names differ.
 SCRIPT_MODELS = {"Korean": "Hangul", "Katakana": "Japanese", "Hiragana": "Japanese"}
 
@@ -73,6 +74,9 @@ class Tesseract:
         """The page's script as Tesseract's OSD names it ("Arabic", "Latin", ...), or None if unsure."""
         import tesserocr
 
+        scale = OSD_SIDE / max(image.size)
+        if scale < 1:  # script detection needs a few lines of text, not the full resolution
+            image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))))
         with self._lock:
             api = self._api("osd", tesserocr.PSM.OSD_ONLY)
             api.SetImage(image)
