@@ -140,25 +140,6 @@ def looks_like_table(lines: list) -> bool:
     return multi >= 0.5 * len(grid) or numeric >= 0.3 * len(lines)
 
 
-def table_rows(lines: list, min_rows: int = 4) -> list[tuple[int, int]]:
-    """Runs of rows (index ranges into ``rows(lines)``, end exclusive) that form a table nobody labelled:
-    ``min_rows`` or more consecutive rows of three or more boxes, most of them numbers, whose boxes
-    line up in the same columns (a numeric statement, a census table, a tick-box grid)."""
-    grid = rows(lines)
-    runs: list[tuple[int, int]] = []
-    start = None
-    for index, row in enumerate([*grid, []]):
-        cells = len(row)
-        tabular = cells >= 3 and sum(is_numeric(ln.text) or len(ln.text) <= 3 for ln in row) >= 0.5 * cells
-        if tabular and start is None:
-            start = index
-        elif not tabular and start is not None:
-            if index - start >= min_rows:
-                runs.append((start, index))
-            start = None
-    return runs
-
-
 def split_at_gutters(lines: list, make: Any) -> list:
     """Lines that run across a column gutter (the detector joined two columns' lines, or a drop cap's)
     split in two at the gutter.
