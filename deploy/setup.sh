@@ -6,6 +6,8 @@ SOURCE="$(cd "$(dirname "$0")/.." && pwd)"
 TARGET=/opt/deepseek-ocr
 id deepseek-ocr >/dev/null 2>&1 || useradd --system --home /var/lib/deepseek-ocr --create-home deepseek-ocr
 mkdir -p "$TARGET" /var/lib/deepseek-ocr
+# Tesseract's script detection and script models: pages in scripts the CPU engine's recogniser cannot read.
+grep -v '^#' "$SOURCE/deploy/tesseract-packs.txt" | xargs apt-get install -y -qq >/dev/null
 cp -r "$SOURCE"/{service.py,configuration.yaml,bentofile.yaml,pyproject.toml,README.md,ocr_runner} "$TARGET"/
 [ -f "$TARGET/.env" ] || cp "$SOURCE/.env.example" "$TARGET/.env"
 python3 -m venv "$TARGET/.venv"

@@ -152,7 +152,10 @@ MIN_TEXT_LAYER_CHARS = 16  # fewer printable characters than this: a scan (or a 
 
 
 def _text_layer(page: object, scale: float) -> tuple[TextRun, ...]:
-    """The page's text runs (PDFium's text rectangles) in pixels at ``scale``; empty for image-only pages."""
+    """The page's text runs (PDFium's text rectangles) in pixels at ``scale``; empty for image-only pages and
+    for pages whose layer fails ``engines.text_layer.judge`` (those are recognised from their pixels)."""
+    from .engines.text_layer import judge, tidy
+
     textpage = page.get_textpage()  # type: ignore[attr-defined]
     try:
         if textpage.count_chars() < MIN_TEXT_LAYER_CHARS:
@@ -161,11 +164,11 @@ def _text_layer(page: object, scale: float) -> tuple[TextRun, ...]:
         runs = []
         for index in range(textpage.count_rects()):
             left, bottom, right, top = textpage.get_rect(index)
-            text = " ".join(textpage.get_text_bounded(left, bottom, right, top).split())
+            text = tidy(" ".join(textpage.get_text_bounded(left, bottom, right, top).split()))
             if text:
                 runs.append(TextRun(text, left * scale, (height_pt - top) * scale, right * scale,
                                     (height_pt - bottom) * scale))
-        if sum(len(r.text) for r in runs) < MIN_TEXT_LAYER_CHARS:
+        if sum(len(r.text) for r in runs) < MIN_TEXT_LAYER_CHARS or judge([r.text for r in runs]) is not None:
             return ()
         return tuple(runs)
     finally:

@@ -180,6 +180,7 @@ def page_result(
         timings=PageTimings(engine_ms=round(outcome.engine_ms, 2), inference_ms=round(result.inference_ms, 2)),
         note=result.note,
         repetition=RepetitionOut(**result.repetition.model_dump()) if result.repetition is not None else None,
+        source=result.source,
         **base,
     )
 

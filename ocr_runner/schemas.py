@@ -93,6 +93,9 @@ class PageResult(ResponseModel):
     timings: PageTimings | None = None
     note: str | None = None
     repetition: RepetitionOut | None = Field(None, description="Set when the page looped.")
+    source: str | None = Field(
+        None, description="Which path read the page (CPU engine): text_layer, ocr, or tesseract:<model> for a "
+        "script its recogniser has no model for.")
     error: str | None = None
     error_code: str | None = None
 

@@ -11,7 +11,9 @@ ROOTFS="$(mktemp -d)"
 trap 'rm -rf "$ROOTFS"' EXIT
 
 # libgl1 and libglib2.0-0: rapid-layout pulls in opencv-python (not headless), whose cv2 loads them.
-debootstrap --variant=minbase --include=python3,python3-pip,ca-certificates,libgl1,libglib2.0-0 \
+# deploy/tesseract-packs.txt: Tesseract's script detection and script models for the CPU engine.
+PACKS="$(grep -v '^#' "$(dirname "$0")/../tesseract-packs.txt" | paste -sd, -)"
+debootstrap --variant=minbase --include=python3,python3-pip,ca-certificates,libgl1,libglib2.0-0,"$PACKS" \
   bookworm "$ROOTFS" "$MIRROR" >/dev/null
 cp "$CA_BUNDLE" "$ROOTFS/etc/ssl/certs/ca-certificates.crt"
 # BentoML's Dockerfile installs uv with the system pip; this image has no other use for that interpreter.

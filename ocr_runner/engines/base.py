@@ -58,6 +58,9 @@ class EngineResult(BaseModel):
     inference_ms: float = 0.0
     note: str | None = None
     repetition: PageRepetition | None = None  # set only for a page that looped
+    # Which path read the page: "text_layer" (the PDF's own text), "ocr" (the engine's recogniser) or
+    # "tesseract:<model>" (a script the CPU engine's recogniser has no model for). None: not said.
+    source: str | None = None
 
 
 class EngineHealth(BaseModel):

@@ -1,9 +1,11 @@
 """Page layout from text-line boxes (and optional layout regions): reading order, paragraphs, tables.
 
 Pure geometry, no models: the CPU engine feeds it the lines RapidOCR found and the regions
-the layout model found. Reading order is a recursive XY-cut (columns first where a gutter
-runs down a block, then bands top to bottom); tables become HTML grids from their lines'
-rows and column bands.
+the layout model found. Reading order comes from the lines (``reading_order.xy_cut``: columns
+first, then bands); the regions only say what a run of lines is (title, caption, table...), and
+a region called a table must read as one. Tables become HTML grids from their lines' rows and
+column bands. Each block is preceded by its grounding tag (label and box on the 0..999 grid),
+the markup DeepSeek-OCR writes, so boxes, figure crops and annotation need no engine of their own.
 """
 
 from __future__ import annotations
@@ -12,6 +14,12 @@ import html
 import re
 from dataclasses import dataclass, field
 from statistics import median
+
+from ..grounding import grounding_text, to_grid
+from .reading_order import MIN_COLUMN_CHARS, is_text_column, looks_like_table, rows, split_at_gutters, xy_cut
+
+__all__ = ["Block", "Line", "is_rtl", "is_text_column", "joined", "rows", "table_html", "to_markdown", "to_text",
+           "xy_cut"]
 
 # Region kinds, as the CDLA layout model names them.
 HEADINGS = {"title"}
@@ -58,112 +66,58 @@ class Block:
 
 
 Box = Line | Block
-
-
-def _gaps(intervals: list[tuple[float, float]], min_gap: float) -> list[tuple[float, float]]:
-    """Empty stretches at least ``min_gap`` wide between the union of ``intervals``."""
-    gaps: list[tuple[float, float]] = []
-    ordered = sorted(intervals)
-    end = ordered[0][1]
-    for start, stop in ordered[1:]:
-        if start - end >= min_gap:
-            gaps.append((end, start))
-        end = max(end, stop)
-    return gaps
-
-
-def xy_cut(items: list, min_gap: float, depth: int = 0, rtl: bool = False) -> list:
-    """``items`` (anything with x1, y1, x2, y2) in reading order (columns right to left when ``rtl``).
-
-    A vertical gutter splits a block into columns when both sides run down at least a third
-    of the block's height (so a table's cell gaps or a short side note do not); otherwise
-    horizontal gaps split it into bands read top to bottom.
-    """
-    if len(items) <= 1:
-        return list(items)
-    reading = [item for row in rows(items) for item in (row[::-1] if rtl else row)]
-    if depth > 60:
-        return reading
-    top, bottom = min(i.y1 for i in items), max(i.y2 for i in items)
-    height = max(bottom - top, 1.0)
-    for start, stop in sorted(_gaps([(i.x1, i.x2) for i in items], min_gap), key=lambda g: g[0] - g[1]):
-        cut = (start + stop) / 2
-        left = [i for i in items if (i.x1 + i.x2) / 2 < cut]
-        right = [i for i in items if (i.x1 + i.x2) / 2 >= cut]
-        span = lambda part: max(i.y2 for i in part) - min(i.y1 for i in part)  # noqa: E731
-        if (left and right and span(left) >= height / 3 and span(right) >= height / 3
-                and _is_text_column(left) and _is_text_column(right)):
-            first, second = (right, left) if rtl else (left, right)
-            return xy_cut(first, min_gap, depth + 1, rtl) + xy_cut(second, min_gap, depth + 1, rtl)
-    gaps = _gaps([(i.y1, i.y2) for i in items], min_gap / 4)
-    if not gaps:
-        return reading
-    # Cut at the widest horizontal gaps only: a title's gap before aligned columns, not every line gap.
-    widest = max(stop - start for start, stop in gaps)
-    cuts = [stop for start, stop in gaps if stop - start >= 0.8 * widest]
-    bands: list[list] = [[] for _ in range(len(cuts) + 1)]
-    for item in items:
-        centre = (item.y1 + item.y2) / 2
-        bands[sum(1 for stop in cuts if centre >= stop)].append(item)
-    return [item for band in bands if band for item in xy_cut(band, min_gap, depth + 1, rtl)]
-
-
-MIN_COLUMN_CHARS = 12
 COLUMN_GAP = 0.006  # of the page width: the narrowest gutter between columns (OCR line boxes are padded)
 
 
-def _is_text_column(items: list) -> bool:
-    """Lines long enough to be running text: a column of prices or table numbers is not read on its own."""
-    lengths = []
-    for item in items:
-        if isinstance(item, Block):
-            lengths.extend(len(ln.text) for ln in item.lines) if item.lines else lengths.append(MIN_COLUMN_CHARS)
-        else:
-            lengths.append(len(item.text))
-    return median(lengths) >= MIN_COLUMN_CHARS if lengths else True
-
-
-def rows(items: list) -> list[list]:
-    """Items (lines or blocks) grouped into visual rows (vertical overlap over half the smaller height),
-    top to bottom, each row left to right."""
-    grouped: list[list] = []
-    for item in sorted(items, key=lambda i: (i.y1 + i.y2) / 2):
-        if grouped:
-            last = grouped[-1]
-            top, bottom = max(i.y1 for i in last), min(i.y2 for i in last)
-            overlap = min(bottom, item.y2) - max(top, item.y1)
-            if overlap > 0.5 * min(item.y2 - item.y1, median(i.y2 - i.y1 for i in last)):
-                last.append(item)
-                continue
-        grouped.append([item])
-    return [sorted(row, key=lambda i: i.x1) for row in grouped]
-
-
 def paragraphs(lines: list[Line], min_gap: float, rtl: bool = False) -> list[str]:
-    """Lines in reading order joined into paragraphs; a vertical gap over ~0.8 line heights starts a new one."""
-    ordered = xy_cut(lines, min_gap, rtl=rtl)
+    """Lines put in reading order and joined into paragraphs."""
+    return [joined([ln.text for ln in group]) for group in paragraph_groups(xy_cut(lines, min_gap, rtl=rtl), rtl)]
+
+
+def paragraph_groups(ordered: list[Line], rtl: bool = False) -> list[list[Line]]:
+    """Lines already in reading order, grouped into paragraphs.
+
+    A paragraph ends at a vertical gap over ~0.8 line heights, at a jump back up (a new column),
+    or after a line that stops well short of the column's far edge (the last line of a paragraph,
+    a list entry), or after a row of boxes far apart (a receipt's item and its price); boxes side by
+    side on one row stay together.
+    """
     if not ordered:
         return []
     heights = median(ln.height for ln in ordered)
-    out: list[list[str]] = [[ordered[0].text]]
+    left, right = min(ln.x1 for ln in ordered), max(ln.x2 for ln in ordered)
+    width = max(right - left, 1.0)
+    out: list[list[Line]] = [[ordered[0]]]
+    spread = False  # the current row holds boxes more than two line heights apart
     for prev, line in zip(ordered, ordered[1:]):
+        same_row = min(prev.y2, line.y2) - max(prev.y1, line.y1) > 0.5 * min(prev.height, line.height)
+        if same_row:
+            spread = spread or abs(line.x1 - prev.x2 if not rtl else prev.x1 - line.x2) > 2 * heights
+            out[-1].append(line)
+            continue
         new_column = line.y1 < prev.y1 - heights
-        if line.y1 - prev.y2 > 0.8 * heights or new_column:
+        short = (prev.x1 - left if rtl else right - prev.x2) > 0.25 * width
+        if line.y1 - prev.y2 > 0.8 * heights or new_column or short or spread:
             out.append([])
-        out[-1].append(line.text)
-    return [joined(p) for p in out if any(t.strip() for t in p)]
+        spread = False
+        out[-1].append(line)
+    return [g for g in out if any(ln.text.strip() for ln in g)]
 
 
 SOFT_HYPHEN = "\x02"  # PDFium's mark for a word hyphenated at the end of a line
+_LINE_END_HYPHEN = re.compile(r"(?<=[^\W\d_])-$")
 
 
 def joined(pieces: list[str]) -> str:
-    """Pieces of one paragraph joined by spaces, except a word PDFium marks as split across lines."""
+    """Pieces of one paragraph joined by spaces; a word split across lines (PDFium's soft hyphen, or a
+    hyphen after a letter with a lower-case letter next) is joined back."""
     out = ""
     for piece in (p.strip() for p in pieces):
         if not piece:
             continue
         if out.endswith(SOFT_HYPHEN):
+            out = out[:-1] + piece
+        elif _LINE_END_HYPHEN.search(out) and piece[0].islower():
             out = out[:-1] + piece
         else:
             out = f"{out} {piece}" if out else piece
@@ -282,38 +236,93 @@ def _is_picture(block: Block, page_area: float) -> bool:
     return coverage < FIGURE_TEXT_COVERAGE or (coverage < 0.35 and short)
 
 
-def to_markdown(lines: list[Line], regions: list[Block], page_width: float, page_height: float) -> str:
-    """The page as markdown: headings, paragraphs, HTML tables, ``<!-- image -->`` for figures, no page furniture."""
+KEPT_WHOLE = TABLES | FIGURES  # blocks ordered as one box; every other region's lines are ordered one by one
+
+
+def _tag(kind: str, blocks: list[Block], width: float, height: float) -> str:
+    x1, y1 = min(b.x1 for b in blocks), min(b.y1 for b in blocks)
+    x2, y2 = max(b.x2 for b in blocks), max(b.y2 for b in blocks)
+    return grounding_text(kind, [to_grid(x1, y1, x2, y2, int(width), int(height))])
+
+
+def to_markdown(lines: list[Line], regions: list[Block], page_width: float, page_height: float,
+                grounding: bool = True) -> str:
+    """The page as markdown: headings, paragraphs, HTML tables, figures, no page furniture.
+
+    With ``grounding`` each block is preceded by ``<|ref|>label<|/ref|><|det|>[[box]]<|/det|>`` (labels
+    title, text, table, image, caption...; a figure is its tag alone, as DeepSeek-OCR writes one).
+    """
     min_gap = max(page_width * COLUMN_GAP, 4.0)
     rtl = is_rtl(lines)
+    lines = split_columns(lines)
     body_height = median(ln.height for ln in lines) if lines else 0.0
-    blocks = xy_cut(assign(lines, regions), min_gap, rtl=rtl)
-    parts: list[str] = []
-    loose: list[Line] = []
-
-    def flush() -> None:
-        parts.extend(paragraphs(loose, min_gap, rtl))
-        loose.clear()
-
+    blocks = assign(lines, regions)
     for block in blocks:
-        if block.loose:
-            loose.append(block.lines[0])  # lines outside every region: paragraphs by their gaps
-            continue
-        flush()
-        if block.kind in FURNITURE and (block.y2 < 0.15 * page_height or block.y1 > 0.85 * page_height):
-            continue  # running heads and page numbers, where they sit
-        if block.kind in FIGURES and _is_picture(block, page_width * page_height):
-            parts.append("<!-- image -->")
-        elif block.kind in TABLES and len(block.lines) > 1:
-            parts.append(table_html(block.lines))
-        elif block.kind in HEADINGS and _is_heading(block.lines, body_height):
-            text = joined([ln.text for ln in xy_cut(block.lines, min_gap, rtl=rtl)])
-            if text:
-                parts.append(f"## {_clean_heading(text)}")
+        if block.kind in TABLES and not looks_like_table(block.lines):
+            block.kind = "text"  # running text (columns of it) the layout model took for a table
+    owner: dict[int, Block] = {}
+    units: list[Box] = []
+    for block in blocks:
+        if block.kind in KEPT_WHOLE:
+            units.append(block)
         else:
-            parts.extend(paragraphs(block.lines, min_gap, rtl))
-    flush()
+            for line in block.lines:
+                owner[id(line)] = block
+                units.append(line)
+    # Runs of consecutive units from one block (loose lines: one run while they follow each other).
+    runs: list[tuple[Block | None, list[Box]]] = []
+    for unit in xy_cut(units, min_gap, rtl=rtl):
+        block = unit if isinstance(unit, Block) else owner[id(unit)]
+        key = None if block.loose else block
+        if runs and runs[-1][0] is key and not isinstance(unit, Block):
+            runs[-1][1].append(unit)
+        else:
+            runs.append((key, [unit]))
+    parts: list[str] = []
+    for block, members in runs:
+        kind = block.kind if block is not None else "text"
+        if block is not None and block.kind in KEPT_WHOLE:
+            member = members[0]
+            assert isinstance(member, Block)
+            if member.kind in FIGURES and _is_picture(member, page_width * page_height):
+                parts.append(_tag("image", [member], page_width, page_height) if grounding else "<!-- image -->")
+                continue
+            if member.kind in TABLES and len(member.lines) > 1:
+                parts.append(_grounded("table", [member], table_html(member.lines), grounding, page_width, page_height))
+                continue
+            members, kind = list(member.lines), "text"
+        run_lines = [m for m in members if isinstance(m, Line)]
+        if not run_lines:
+            continue
+        boxes = [Block.around(kind, run_lines)]
+        if kind in FURNITURE and (boxes[0].y2 < 0.15 * page_height or boxes[0].y1 > 0.85 * page_height):
+            continue  # running heads and page numbers, where they sit
+        if block is None and _is_page_number(run_lines, page_height):
+            continue
+        if kind in HEADINGS and _is_heading(run_lines, body_height):
+            text = joined([ln.text for ln in run_lines])
+            if text:
+                parts.append(_grounded("title", boxes, f"## {_clean_heading(text)}", grounding, page_width,
+                                       page_height))
+            continue
+        label = "text" if kind in HEADINGS else kind
+        for group in paragraph_groups(run_lines, rtl):
+            parts.append(_grounded(label, [Block.around(label, group)], joined([ln.text for ln in group]), grounding,
+                                   page_width, page_height))
     return "\n\n".join(p for p in parts if p.strip())
+
+
+def _grounded(label: str, boxes: list[Block], body: str, grounding: bool, width: float, height: float) -> str:
+    return f"{_tag(label, boxes, width, height)}\n{body}" if grounding else body
+
+
+_PAGE_NUMBER = re.compile(r"^(?:page\s*)?[\divxlc]{1,4}(?:\s*(?:/|of)\s*\d{1,4})?$|^[-–—]\s*\d{1,4}\s*[-–—]$", re.I)
+
+
+def _is_page_number(lines: list[Line], page_height: float) -> bool:
+    """A lone page number at the top or bottom of the page ("7", "- 7 -", "Page 7 of 9", "xii")."""
+    return (len(lines) == 1 and bool(_PAGE_NUMBER.match(lines[0].text.strip()))
+            and (lines[0].y2 < 0.1 * page_height or lines[0].y1 > 0.9 * page_height))
 
 
 def _is_heading(lines: list[Line], body_height: float) -> bool:
@@ -329,9 +338,15 @@ def _clean_heading(text: str) -> str:
     return re.sub(r"^#+\s*", "", text).strip()
 
 
+def split_columns(lines: list[Line]) -> list[Line]:
+    """Lines that cross a column gutter, cut in two there (see ``reading_order.split_at_gutters``)."""
+    return split_at_gutters(lines, lambda ln, text, x1, x2: Line(text, x1, ln.y1, x2, ln.y2, ln.score))
+
+
 def to_text(lines: list[Line], page_width: float) -> str:
     """Plain text in reading order, one visual line per line, a blank line between columns and blocks."""
     min_gap = max(page_width * COLUMN_GAP, 4.0)
+    lines = split_columns(lines)
     ordered = xy_cut(lines, min_gap, rtl=is_rtl(lines))
     out: list[str] = []
     for prev, line in zip([None, *ordered], ordered):

@@ -16,6 +16,7 @@ from ..settings import Settings
 from ..tasks import Task
 from .base import Engine, EngineHealth, EnginePage, EngineResult
 from .layout import Block, Line, to_markdown, to_text
+from .tesseract import Tesseract
 from .torch_env import cuda_available, gpu_name
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ class RapidOcrEngine(Engine):
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(BATCH_THREADS, thread_name_prefix="rapidocr")
         self._layout_model: Any = None
+        self._tesseract = Tesseract()
 
     def run_batch(self, pages: list[EnginePage]) -> list[EngineResult]:
         # Items overlap on threads: image decoding and layout run beside the (locked) recognition of
@@ -94,11 +96,15 @@ class RapidOcrEngine(Engine):
                 output = self._ocr(pixels, use_cls=True, return_word_box=True)
                 text = self._locate(output, page.locate_text or "", image.width, image.height)
             else:
-                if page.text_layer:  # a PDF page's own text: exact, and no recognition needed
+                if page.text_layer:  # a PDF page's own text, judged sound when the page was loaded
                     lines = [Line(text, x1, y1, x2, y2) for text, x1, y1, x2, y2 in page.text_layer]
+                    source = "text_layer"
                 else:
+                    original = pixels
                     pixels, output = self._read_upright(pixels)
-                    lines = _lines(output)
+                    lines, source = _lines(output), "ocr"
+                    if _unread(output):  # Tesseract turns the page itself (a guess made on unread text is no guide)
+                        lines, source, pixels = self._other_script(original, lines, source, pixels)
                 if not lines:
                     text = ""
                 elif page.task is Task.MARKDOWN:
@@ -113,7 +119,21 @@ class RapidOcrEngine(Engine):
             batch_size=batch_size,
             inference_ms=elapsed_ms,
             note=TEXT_LAYER_NOTE if page.text_layer and page.task is not Task.LOCATE else _NOTES.get(page.task),
+            source=None if page.task is Task.LOCATE else source,
         )
+
+    def _other_script(self, original: Any, lines: list[Line], source: str, pixels: Any) -> tuple[list[Line], str, Any]:
+        """A page the recogniser barely read: if Tesseract's script detection names a script RapidOCR has no
+        model for and Tesseract has one, Tesseract reads the page (as it came)."""
+        if not self._tesseract.available():
+            return lines, source, pixels
+        from PIL import Image
+
+        image = Image.fromarray(original)
+        model = self._tesseract.model_for(self._tesseract.script(image))
+        if model is None:
+            return lines, source, pixels
+        return self._tesseract.lines(image, model), f"tesseract:{model}", original
 
     def _read_upright(self, pixels: Any) -> tuple[Any, Any]:
         """OCR the page upright. When most text lines stand on end, the page is also read turned by 90 degrees
@@ -222,6 +242,31 @@ def _mostly_vertical(output: Any) -> bool:
 
 
 UNSURE_SCORE = 0.8  # mean recognition confidence under which a page may be upside down
+FEW_CHARS = 40  # a page with less text than this is checked for another script too (OSD on it is quick)
+# Mean confidence under which the page's script is checked: PP-OCRv6 reads Latin print at 0.95-1.0, and
+# guesses at scripts it lacks (blackletter, Kannada) with 0.75-0.92.
+SCRIPT_CHECK_SCORE = 0.93
+READ_SHARE = 0.4  # recognised characters per expected character under which a page was not really read
+
+
+def _unread(output: Any) -> bool:
+    """Text was not found or not read: almost no characters on the page, few confident characters for the
+    size of the boxes (a script the recogniser has no model for gives empty or low-confidence strings), or an
+    unsure reading overall.
+
+    A line box of width w and height h holds about w / (0.6 h) characters of Latin type (CJK: fewer,
+    wider ones, still well above the bar)."""
+    if output.boxes is None or len(output.boxes) == 0 or not output.txts:
+        return True  # nothing found at all: a blank page, or a script the detector does not see as text
+    if sum(len(t.strip()) for t in output.txts) < FEW_CHARS:
+        return True
+    expected, got = 0.0, 0
+    for box, text, score in zip(output.boxes, output.txts or [""] * len(output.boxes),
+                                output.scores or [0.0] * len(output.boxes)):
+        x1, y1, x2, y2 = _bounds(box)
+        expected += max(x2 - x1, 1.0) / (0.6 * max(min(y2 - y1, x2 - x1), 1.0))
+        got += len((text or "").strip()) if float(score) >= 0.5 else 0
+    return got < READ_SHARE * expected or _mean_score(output) < SCRIPT_CHECK_SCORE
 
 
 def _mean_score(output: Any) -> float:

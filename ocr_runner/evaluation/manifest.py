@@ -3,7 +3,8 @@
 Columns used: ``file``, ``ground_truth_file``, ``kind`` (``;``-separated tags, the first is
 the category), ``derived_gt_file`` (preferred when present, e.g. a table's filled-in HTML).
 How a document is scored follows from its ground truth: ``.html`` a table, ``.tex`` a formula,
-anything else text; receipts and forms also get order-free word scores.
+``.tests.jsonl`` olmOCR-bench unit tests, a FUNSD-style ``.json`` form (``{"form": [{"words": ...}]}``)
+order-free word F1, anything else text; receipts and forms also get order-free word scores.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 MANIFEST = "MANIFEST.tsv"
-SCORING = ("text", "table", "formula")
+SCORING = ("text", "table", "formula", "olmocr", "form")
+# Kind tags that name languages: non-english(de,fr), non-english-words(gsw,de), mixed-script(en).
+_LANGUAGE_TAGS = re.compile(r"(?:non-english|non-english-words|mixed-script)\(([^)]*)\)")
 
 
 @dataclass(frozen=True)
@@ -33,7 +36,12 @@ class EvalDocument:
 
     @property
     def scoring(self) -> str:
+        name = self.ground_truth.name.lower()
+        if name.endswith(".tests.jsonl"):
+            return "olmocr"
         suffix = self.ground_truth.suffix.lower()
+        if suffix == ".json" and _is_form(self.ground_truth):
+            return "form"
         return {".html": "table", ".htm": "table", ".tex": "formula"}.get(suffix, "text")
 
     @property
@@ -43,14 +51,23 @@ class EvalDocument:
 
     @property
     def languages(self) -> tuple[str, ...]:
-        """ISO 639-1 codes named in a ``non-english(de,fr)`` tag, in order."""
+        """Every language code a kind tag names (``non-english(de,fr)``, ``non-english-words(gsw)``,
+        ``mixed-script(en)``), in order, without repeats."""
+        codes: list[str] = []
         for tag in self.kind:
-            match = re.fullmatch(r"non-english\(([^)]*)\)", tag.strip())
+            match = _LANGUAGE_TAGS.fullmatch(tag.strip())
             if match:
-                return tuple(code.strip() for code in match.group(1).split(",") if code.strip())
-        return ()
+                codes.extend(code.strip() for code in match.group(1).split(",") if code.strip())
+        return tuple(dict.fromkeys(codes))
+
+    @property
+    def blackletter(self) -> bool:
+        return any(tag.strip() in ("blackletter", "fraktur") for tag in self.kind)
 
     def reference(self) -> str:
+        """The ground truth as text: a form's words in file order, else the file as it is."""
+        if self.scoring == "form":
+            return form_text(self.ground_truth)
         return self.ground_truth.read_text(encoding="utf-8")
 
 
@@ -68,3 +85,25 @@ def load_manifest(folder: Path) -> list[EvalDocument]:
         kind = tuple(t.strip() for t in (row.get("kind") or "").split(";") if t.strip())
         documents.append(EvalDocument(file, folder / file, folder / truth, kind, (row.get("notes") or "").strip()))
     return documents
+
+
+def _is_form(path: Path) -> bool:
+    import json
+
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, OSError):
+        return False
+    return isinstance(payload, dict) and isinstance(payload.get("form"), list)
+
+
+def form_text(path: Path) -> str:
+    """A FUNSD-style form's words: each entity's words (or its text) one entity per line."""
+    import json
+
+    payload = json.loads(path.read_text(encoding="utf-8"))
+    lines = []
+    for entity in payload.get("form", []):
+        words = [str(w.get("text", "")) for w in entity.get("words") or [] if str(w.get("text", "")).strip()]
+        lines.append(" ".join(words) if words else str(entity.get("text", "")))
+    return "\n".join(line for line in lines if line.strip())

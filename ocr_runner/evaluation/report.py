@@ -11,11 +11,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from statistics import mean
 
-from . import metrics
+from . import metrics, olmocr
 from .manifest import EvalDocument
+from .split import HALVES
 
 # The bar of issue #4 is measured on these categories (the MANIFEST's kind tags "printed…").
 PRINTED = ("printed",)
+# Whole pages scored as text (issue #16's bar: printed and scanned pages, born-digital ones included).
+PAGES = ("printed", "scanned", "digital", "slides")
+PAGE_SEPARATOR = "<--- Page Split --->"
 RTL_TAG = "rtl"  # right-to-left scripts (Arabic, Persian): reported apart as well, see the headline
 
 
@@ -32,14 +36,27 @@ class Score:
     teds: float | None = None
     teds_structure: float | None = None
     formula: float | None = None
+    olmocr: float | None = None  # share of the olmOCR-bench tests passed
+    olmocr_passed: int | None = None
+    olmocr_total: int | None = None
     error: str | None = None
+    half: str = ""  # "tune" or "check" (see split.py)
 
 
-def score(document: EvalDocument, engine: str, prediction: str | None, error: str | None = None) -> Score:
+def score(document: EvalDocument, engine: str, prediction: str | None, error: str | None = None,
+          half: str = "") -> Score:
     """Every metric that applies to this document's kind; a failed read scores as an empty prediction."""
-    reference = document.reference()
     text = prediction or ""
-    result = Score(document.name, document.category, document.scoring, engine, RTL_TAG in document.kind, error=error)
+    result = Score(document.name, document.category, document.scoring, engine, RTL_TAG in document.kind, error=error,
+                   half=half)
+    if document.scoring == "olmocr":
+        outcome = olmocr.run_tests(olmocr.load_tests(document.ground_truth), text.split(PAGE_SEPARATOR))
+        result.olmocr, result.olmocr_passed, result.olmocr_total = outcome.rate, outcome.passed, len(outcome.scored)
+        return _rounded(result)
+    reference = document.reference()
+    if document.scoring == "form":  # reading order of a form is ambiguous: its words as a bag
+        result.bag_f1 = metrics.bag_of_words(reference, text).f1
+        return _rounded(result)
     if document.scoring == "formula":
         result.formula = metrics.formula_score(reference, text)
         return _rounded(result)
@@ -61,7 +78,7 @@ def _rounded(s: Score) -> Score:
     return s
 
 
-METRICS = ("cer", "wer", "bag_f1", "teds", "teds_structure", "formula")
+METRICS = ("cer", "wer", "bag_f1", "teds", "teds_structure", "formula", "olmocr")
 LOWER_IS_BETTER = {"cer", "wer"}
 
 
@@ -83,15 +100,30 @@ class Report:
     def categories(self) -> list[str]:
         return list(dict.fromkeys(s.category for s in self.scores))
 
+    def _chosen(self, engine: str, categories: tuple[str, ...] | None, rtl: bool | None, half: str | None,
+                scoring: str | None = None) -> list[Score]:
+        return [s for s in self.scores
+                if s.engine == engine and (categories is None or s.category in categories)
+                and (rtl is None or s.rtl == rtl) and (half is None or s.half == half)
+                and (scoring is None or s.scoring == scoring)]
+
     def mean(self, engine: str, metric: str, categories: tuple[str, ...] | None = None,
-             rtl: bool | None = None) -> float | None:
-        values = [getattr(s, metric) for s in self.scores
-                  if s.engine == engine and (categories is None or s.category in categories)
-                  and (rtl is None or s.rtl == rtl) and getattr(s, metric) is not None]
+             rtl: bool | None = None, half: str | None = None, scoring: str | None = None) -> float | None:
+        values = [getattr(s, metric) for s in self._chosen(engine, categories, rtl, half, scoring)
+                  if getattr(s, metric) is not None]
         return round(mean(values), 4) if values else None
 
-    def count(self, category: str) -> int:
-        return len({s.document for s in self.scores if s.category == category})
+    def olmocr_tests(self, engine: str, half: str | None = None) -> tuple[int, int]:
+        """olmOCR-bench tests passed and scored, over every document that has them."""
+        chosen = [s for s in self._chosen(engine, None, None, half) if s.olmocr_total]
+        return sum(s.olmocr_passed or 0 for s in chosen), sum(s.olmocr_total or 0 for s in chosen)
+
+    def count(self, category: str, half: str | None = None) -> int:
+        return len({s.document for s in self.scores if s.category == category and (half is None or s.half == half)})
+
+    def halves(self) -> list[str]:
+        present = {s.half for s in self.scores if s.half}
+        return [h for h in HALVES if h in present]
 
     def summary(self) -> dict:
         return {
@@ -101,6 +133,19 @@ class Report:
                 "printed_ltr_mean_cer": self.mean(engine, "cer", PRINTED, rtl=False),
                 "printed_rtl_mean_cer": self.mean(engine, "cer", PRINTED, rtl=True),
                 "all_text_mean_cer": self.mean(engine, "cer"),
+                "halves": {
+                    half: {
+                        "pages_mean_cer": self.mean(engine, "cer", PAGES, half=half, scoring="text"),
+                        "pages_ltr_mean_cer": self.mean(engine, "cer", PAGES, rtl=False, half=half, scoring="text"),
+                        "olmocr_tests": list(self.olmocr_tests(engine, half)),
+                        "categories": {
+                            cat: {m: self.mean(engine, m, (cat,), half=half) for m in METRICS
+                                  if self.mean(engine, m, (cat,), half=half) is not None}
+                            for cat in self.categories() if self.count(cat, half)
+                        },
+                    }
+                    for half in self.halves()
+                },
                 "categories": {
                     cat: {m: self.mean(engine, m, (cat,)) for m in METRICS if self.mean(engine, m, (cat,)) is not None}
                     for cat in self.categories()
@@ -134,6 +179,7 @@ class Report:
         counts = (len({s.document for s in self.scores if s.category in PRINTED}),
                   len({s.document for s in self.scores if s.category in PRINTED and s.rtl}))
         lines += ["", f"Printed pages: {counts[0]} documents ({counts[1]} right-to-left)."]
+        lines += self._halves_markdown(names)
         lines += ["", "## Per category", "", "| category | documents | metric | " + " | ".join(names) + " |",
                   "|---|---|---|" + "---|" * len(names)]
         for cat in self.categories():
@@ -141,20 +187,51 @@ class Report:
                 values = [self.mean(n, metric, (cat,)) for n in names]
                 if any(v is not None for v in values):
                     lines.append(_row(cat, str(self.count(cat)), metric, *(fmt(v) for v in values)))
-        lines += ["", "## Per document", "", "| document | category | metric | " + " | ".join(names) + " |",
-                  "|---|---|---|" + "---|" * len(names)]
+        lines += ["", "## Per document", "", "| document | half | category | metric | " + " | ".join(names) + " |",
+                  "|---|---|---|---|" + "---|" * len(names)]
         by_key = {(s.document, s.engine): s for s in self.scores}
         for doc in dict.fromkeys(s.document for s in self.scores):
             first = by_key[(doc, names[0])]
             for metric in METRICS:
                 values = [getattr(by_key[(doc, n)], metric) for n in names]
                 if any(v is not None for v in values):
-                    lines.append(_row(doc, first.category, metric, *(fmt(v) for v in values)))
+                    lines.append(_row(doc, first.half, first.category, metric, *(fmt(v) for v in values)))
         errors = [s for s in self.scores if s.error]
         if errors:
             lines += ["", "## Failed reads (scored as empty output)", ""]
             lines += [f"- {s.engine} on {s.document}: {s.error}" for s in errors]
         return "\n".join(lines) + "\n"
+
+    def _halves_markdown(self, names: list[str]) -> list[str]:
+        """The tune half and the check half apart: whole pages (printed, scanned, digital, slides), then each
+        category."""
+        if not self.halves():
+            return []
+        lines = ["", "## Tune and check halves", "",
+                 "Pages split by `ocr_runner/evaluation/split.py` (per category, by the SHA-256 of the file name); "
+                 "rules are tuned on the tune half, the check half only measures them.", "",
+                 "| half | category | documents | metric | " + " | ".join(names) + " |",
+                 "|---|---|---|---|" + "---|" * len(names)]
+        for half in self.halves():
+            pages = len({s.document for s in self.scores if s.half == half and s.category in PAGES
+                         and s.scoring == "text"})
+            lines.append(_row(half, "pages (printed, scanned, digital, slides)", str(pages), "cer",
+                              *(_fmt(self.mean(n, "cer", PAGES, half=half, scoring="text")) for n in names)))
+            lines.append(_row(half, "pages, left-to-right scripts", "", "cer",
+                              *(_fmt(self.mean(n, "cer", PAGES, rtl=False, half=half, scoring="text"))
+                                for n in names)))
+            tests = [self.olmocr_tests(n, half) for n in names]
+            if any(total for _, total in tests):
+                lines.append(_row(half, "olmOCR-bench tests", "", "passed",
+                                  *(f"{p}/{t}" for p, t in tests)))
+            for cat in self.categories():
+                if not self.count(cat, half):
+                    continue
+                for metric in METRICS:
+                    values = [self.mean(n, metric, (cat,), half=half) for n in names]
+                    if any(v is not None for v in values):
+                        lines.append(_row(half, cat, str(self.count(cat, half)), metric, *(_fmt(v) for v in values)))
+        return lines
 
     def chart(self, path: Path) -> None:
         """Two panels: mean CER per category (lower is better); table/formula/receipt scores (higher)."""

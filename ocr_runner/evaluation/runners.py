@@ -18,10 +18,15 @@ from ..options import LocateOptions
 from ..tasks import Task
 from .manifest import EvalDocument
 
-# ISO 639-1 (as written in MANIFEST kind tags) to Tesseract's traineddata names.
+# Language codes (ISO 639-1/3, as written in MANIFEST kind tags) to Tesseract's traineddata names.
 TESSERACT_LANGS = {
     "en": "eng", "de": "deu", "fr": "fra", "it": "ita", "es": "spa", "pt": "por", "ar": "ara", "fa": "fas",
+    "he": "heb", "kn": "kan", "ko": "kor", "zh": "chi_sim", "th": "tha", "hi": "hin", "ja": "jpn", "ru": "rus",
+    "nl": "nld", "pl": "pol", "el": "ell", "uk": "ukr", "ta": "tam", "bn": "ben", "ur": "urd",
+    "gsw": "deu",  # Swiss German is written with German's letters
 }
+# Blackletter pages: German Fraktur's model instead of the modern one.
+FRAKTUR = "frk"
 
 
 class Runner(Protocol):
@@ -70,8 +75,10 @@ class EngineRunner:
 class TesseractRunner:
     """The ``tesseract`` command (Debian's tesseract-ocr), default page segmentation.
 
-    PDFs are rasterised exactly as the service does (pypdfium2); languages are English plus
-    those a document's ``non-english(..)`` tag names, where their traineddata is installed.
+    PDFs are rasterised exactly as the service does (pypdfium2); languages are every one a
+    document's kind tags name (``non-english(..)``, ``non-english-words(..)``, ``mixed-script(..)``;
+    ``blackletter`` pages German Fraktur's model), then English. A named language whose traineddata
+    is missing is an error, not a silent fall back to English.
     """
 
     name = "tesseract"
@@ -88,9 +95,15 @@ class TesseractRunner:
         return {line.strip() for line in out.splitlines()[1:] if line.strip()}
 
     def languages(self, document: EvalDocument) -> str:
-        wanted = [TESSERACT_LANGS.get(code, code) for code in document.languages] + ["eng"]
-        chosen = [lang for lang in dict.fromkeys(wanted) if lang in self.installed_languages]
-        return "+".join(chosen or ["eng"])
+        wanted = [TESSERACT_LANGS.get(code, code) for code in document.languages]
+        if document.blackletter:
+            wanted = [FRAKTUR if lang in ("deu", "eng") else lang for lang in wanted] or [FRAKTUR]
+        wanted = list(dict.fromkeys([*wanted, "eng"]))
+        missing = [lang for lang in wanted if lang not in self.installed_languages]
+        if missing:
+            packs = " ".join("tesseract-ocr-" + m.replace("_", "-") for m in missing)
+            raise RuntimeError(f"tesseract has no traineddata for {'+'.join(missing)} (Debian: apt-get install {packs})")
+        return "+".join(wanted)
 
     def read(self, document: EvalDocument) -> str:
         from ..documents import is_pdf, load_document
@@ -114,8 +127,8 @@ class TesseractRunner:
 
     def describe(self) -> str:
         out = subprocess.run([self.binary, "--version"], capture_output=True, text=True).stdout
-        return ((out.splitlines() or ["tesseract"])[0] + ", default page segmentation (--psm 3), English plus the "
-                "languages a document's kind names (where installed), PDFs rasterised like the service's")
+        return ((out.splitlines() or ["tesseract"])[0] + ", default page segmentation (--psm 3), every language a "
+                "document's kind names plus English (Fraktur for blackletter), PDFs rasterised like the service's")
 
 
 class ServiceRunner:

@@ -104,3 +104,32 @@ def test_reading_does_not_depend_on_earlier_requests(engine, page):
     run(engine, encode(render_page(LINES).rotate(90, expand=True)), Task.OCR)
     run(engine, page, Task.LOCATE, locate_text="total")
     assert run(engine, page, Task.OCR).text == first
+
+
+SHARED_EVAL = __import__("pathlib").Path(__file__).resolve().parents[2].parent / "shared" / "eval"
+KANNADA = SHARED_EVAL / "kannada_mile" / "Kan_035_P029.png"
+
+
+@pytest.mark.skipif(not KANNADA.exists(), reason="../shared/eval is not beside this checkout")
+def test_a_script_the_recogniser_cannot_read_goes_to_tesseract(engine):
+    """A strip of a Kannada book page: RapidOCR has no Kannada model; script detection sends it to Tesseract."""
+    from PIL import Image
+
+    from ocr_runner.engines.tesseract import Tesseract
+
+    if Tesseract().model_for("Kannada") is None:
+        pytest.skip("tesseract-ocr-script-knda is not installed (.ci/run installs it)")
+    with Image.open(KANNADA) as full:
+        strip = full.convert("RGB").crop((0, 0, full.width, full.height // 5))
+    result = run(engine, encode(strip), Task.OCR)
+    assert result.source == "tesseract:Kannada"
+    kannada = sum("\u0c80" <= ch <= "\u0cff" for ch in result.text)
+    assert kannada > 0.6 * sum(ch.isalpha() for ch in result.text), result.text
+
+
+def test_markdown_blocks_have_labelled_boxes(engine, page):
+    result = run(engine, page, Task.MARKDOWN)
+    assert result.source == "ocr"
+    boxes = extract_boxes(result.text, 900, 400)
+    assert boxes and all(b.label in {"text", "title"} for b in boxes)
+    assert all(b.x2 > b.x1 and b.y2 > b.y1 for b in boxes)

@@ -53,7 +53,7 @@ def test_markdown_has_headings_paragraphs_tables_and_drops_page_furniture() -> N
         Block("table", 45, 295, 505, 355),
         Block("footer", 295, 945, 385, 975),
     ]
-    markdown = to_markdown(lines, regions, page_width=800, page_height=1000)
+    markdown = to_markdown(lines, regions, page_width=800, page_height=1000, grounding=False)
     assert markdown.split("\n\n") == [
         "## Results",
         "The first paragraph goes on here.",
@@ -65,7 +65,7 @@ def test_markdown_has_headings_paragraphs_tables_and_drops_page_furniture() -> N
 def test_sparse_figure_text_becomes_an_image_placeholder() -> None:
     lines = [*column(50, ["Body text line"], top=50), Line("10", 100, 400, 120, 415), Line("20", 500, 700, 520, 715)]
     regions = [Block("figure", 40, 300, 760, 800)]
-    assert to_markdown(lines, regions, 800, 1000).split("\n\n") == ["Body text line", "<!-- image -->"]
+    assert to_markdown(lines, regions, 800, 1000, grounding=False).split("\n\n") == ["Body text line", "<!-- image -->"]
 
 
 def test_table_header_spanning_columns_gets_a_colspan() -> None:
@@ -88,7 +88,67 @@ def test_overlapping_regions_are_ordered_by_their_lines_and_body_sized_titles_st
     first = column(50, ["This is a lot of text to test", "the code and see if it works"], top=100)
     second = column(50, ["The quick brown dog jumped over", "the lazy fox, again and again"], top=200)
     regions = [Block("title", 40, 190, 400, 260), Block("title", 40, 60, 420, 270)]  # the second overlaps both
-    assert to_markdown(first + second, regions, 800, 1000).split("\n\n") == [
+    assert to_markdown(first + second, regions, 800, 1000, grounding=False).split("\n\n") == [
         "This is a lot of text to test the code and see if it works",
         "The quick brown dog jumped over the lazy fox, again and again",
     ]
+
+
+PROSE = "the quick brown fox jumps over a dog"
+
+
+def test_a_table_region_holding_columns_of_running_text_is_read_as_columns() -> None:
+    """The layout model's "table" over a three-column newspaper body: read down each column."""
+    columns = [column(50 + 260 * c, [f"c{c}l{i} {PROSE}" for i in range(6)]) for c in range(3)]
+    columns = [[Line(ln.text, ln.x1, ln.y1, ln.x1 + 240, ln.y2) for ln in col] for col in columns]
+    lines = [ln for col in columns for ln in col]
+    markdown = to_markdown(lines, [Block("table", 40, 90, 830, 300)], 900, 1000, grounding=False)
+    assert "<table>" not in markdown
+    order = [word for word in markdown.split() if word.startswith("c") and "l" in word]
+    assert order == [f"c{c}l{i}" for c in range(3) for i in range(6)]
+
+
+def test_the_table_check_keeps_rows_of_numbers_and_rejects_prose() -> None:
+    from ocr_runner.engines.reading_order import looks_like_table
+
+    numbers = [Line(t, x, 100 + 30 * r, x + 60, 120 + 30 * r) for r in range(5)
+               for x, t in ((50, f"Row {r}"), (300, f"{r}.5"), (500, f"{r * 7}%"))]
+    assert looks_like_table(numbers)
+    prose = [Line(f"{PROSE} {i}", 50, 100 + 30 * i, 700, 120 + 30 * i) for i in range(8)]
+    assert not looks_like_table(prose)
+    assert not looks_like_table(numbers[:1])  # one line is no table
+
+
+def test_a_right_column_caption_and_table_stay_in_the_right_column() -> None:
+    left = column(50, [f"L{i} {PROSE}" for i in range(12)])
+    right_top = column(420, [f"R{i} {PROSE}" for i in range(4)])
+    caption = [Line("Table 1: Results of the experiment", 420, 240, 720, 260)]
+    cells = [Line(t, x, 280 + 30 * r, x + 50, 300 + 30 * r) for r in range(3) for x, t in ((420, "a"), (620, f"{r}.1"))]
+    right_bottom = column(420, [f"S{i} {PROSE}" for i in range(3)], top=400)
+    regions = [Block("table_caption", 415, 235, 725, 265), Block("table", 415, 275, 725, 365)]
+    markdown = to_markdown(left + right_top + caption + cells + right_bottom, regions, 800, 1000, grounding=False)
+    assert markdown.index("L11") < markdown.index("R0") < markdown.index("Table 1") < markdown.index("<table>")
+    assert markdown.index("</table>") < markdown.index("S0")
+
+
+def test_receipt_lines_stay_apart_and_line_end_hyphens_join() -> None:
+    receipt = [Line("COFFEE", 50, 100, 150, 120), Line("3.50", 400, 100, 450, 120),
+               Line("TEA", 50, 130, 110, 150), Line("2.00", 400, 130, 450, 150),
+               Line("TOTAL", 50, 160, 140, 180), Line("5.50", 400, 160, 450, 180)]
+    assert to_markdown(receipt, [], 500, 400, grounding=False).split("\n\n") == [
+        "COFFEE 3.50", "TEA 2.00", "TOTAL 5.50"]
+    assert joined(["he was igno-", "rant of it"]) == "he was ignorant of it"
+    assert joined(["the well-", "Known case"]) == "the well- Known case"
+
+
+def test_markdown_blocks_carry_grounding_boxes_and_page_numbers_go() -> None:
+    from ocr_runner.grounding import extract_boxes, strip_grounding
+
+    lines = [Line("Results", 50, 20, 300, 50), *column(50, ["The first paragraph", "goes on here."], top=80),
+             Line("12", 390, 960, 410, 980)]
+    regions = [Block("title", 45, 15, 305, 55), Block("figure", 400, 300, 700, 700)]
+    markdown = to_markdown(lines, regions, page_width=800, page_height=1000)
+    boxes = extract_boxes(markdown, 800, 1000)
+    assert [b.label for b in boxes] == ["title", "text", "image"]
+    assert (boxes[0].x1, boxes[0].y1, boxes[0].x2, boxes[0].y2) == (50, 20, 300, 50)
+    assert strip_grounding(markdown).split("\n\n") == ["## Results", "The first paragraph goes on here."]

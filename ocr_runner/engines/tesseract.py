@@ -1,0 +1,120 @@
+"""Tesseract (through tesserocr) for the scripts the bundled RapidOCR recogniser cannot read.
+
+RapidOCR's PP-OCRv6 models read Chinese, Japanese and Latin-script languages. A page they
+do not read (the detector finds text, the recogniser returns little or nothing) goes to
+Tesseract's orientation-and-script detection (OSD); the detected script picks Tesseract's
+script model (``Arabic``, ``Hebrew``, ``Kannada``, ``Hangul``, ``Thai``, ``Devanagari``...),
+installed from Debian's ``tesseract-ocr-script-*`` packs. Nothing is taken from a setting.
+
+tesserocr's wheel carries libtesseract but no language data: the data directory is the
+first of Debian's (and the usual source builds') folders that holds ``osd.traineddata``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from .layout import Line
+
+log = logging.getLogger(__name__)
+
+TESSDATA_DIRS = ("/usr/share/tesseract-ocr/5/tessdata", "/usr/share/tesseract-ocr/4.00/tessdata",
+                 "/usr/share/tessdata", "/usr/local/share/tessdata")
+# Scripts RapidOCR reads itself: a page in one of these stays with it.
+RAPID_SCRIPTS = {"Latin", "Han", "Japanese", "Common"}
+OSD_SIDE = 2000  # pixels on the long side the page is scaled down to for script detection
+# OSD script names to Tesseract's script models where the two names differ.
+SCRIPT_MODELS = {"Korean": "Hangul", "Katakana": "Japanese", "Hiragana": "Japanese"}
+
+
+def tessdata_dir() -> str | None:
+    for folder in TESSDATA_DIRS:
+        if (Path(folder) / "osd.traineddata").exists():
+            return folder
+    return None
+
+
+class Tesseract:
+    """One Tesseract API per model, created on first use; calls are serialised (the API is not thread-safe)."""
+
+    def __init__(self) -> None:
+        self._apis: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    @cached_property
+    def path(self) -> str | None:
+        return tessdata_dir()
+
+    @cached_property
+    def models(self) -> set[str]:
+        if self.path is None:
+            return set()
+        return {p.name.removesuffix(".traineddata") for p in Path(self.path).glob("*.traineddata")}
+
+    def available(self) -> bool:
+        try:
+            import tesserocr  # noqa: F401
+        except ImportError:
+            return False
+        return self.path is not None
+
+    def _api(self, model: str, psm: int) -> Any:
+        import tesserocr
+
+        key = f"{model}:{psm}"
+        if key not in self._apis:
+            self._apis[key] = tesserocr.PyTessBaseAPI(path=self.path, lang=model, psm=psm)
+        return self._apis[key]
+
+    def script(self, image: Any) -> str | None:
+        """The page's script as Tesseract's OSD names it ("Arabic", "Latin", ...), or None if unsure."""
+        import tesserocr
+
+        scale = OSD_SIDE / max(image.size)
+        if scale < 1:  # script detection needs a few lines of text, not the full resolution
+            image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))))
+        with self._lock:
+            api = self._api("osd", tesserocr.PSM.OSD_ONLY)
+            api.SetImage(image)
+            found = api.DetectOrientationScript()
+        if not found or not found.get("script_name"):
+            return None
+        return str(found["script_name"])
+
+    def model_for(self, script: str | None) -> str | None:
+        """The installed model for a script RapidOCR cannot read, or None."""
+        if script is None or script in RAPID_SCRIPTS:
+            return None
+        model = SCRIPT_MODELS.get(script, script)
+        return model if model in self.models else None
+
+    def lines(self, image: Any, model: str) -> list[Line]:
+        """Text lines with their boxes (pixels of ``image``) and confidences, in Tesseract's own order.
+
+        The boxes come from the line iterator; the text from the page text, line for line, because the
+        iterator gives right-to-left lines in visual order and the page text in logical (reading) order.
+        """
+        import tesserocr
+
+        level = tesserocr.RIL.TEXTLINE
+        found: list[tuple[str, tuple[int, int, int, int], float]] = []
+        with self._lock:
+            api = self._api(model, tesserocr.PSM.AUTO_OSD)
+            api.SetImage(image)
+            api.Recognize()
+            page_lines = [ln.strip() for ln in (api.GetUTF8Text() or "").splitlines() if ln.strip()]
+            iterator = api.GetIterator()
+            if iterator is not None:
+                for item in tesserocr.iterate_level(iterator, level):
+                    text = (item.GetUTF8Text(level) or "").strip()
+                    box = item.BoundingBox(level)
+                    if text and box:
+                        found.append((text, box, float(item.Confidence(level)) / 100.0))
+        if len(page_lines) == len(found):
+            found = [(logical, box, conf) for logical, (_, box, conf) in zip(page_lines, found)]
+        return [Line(" ".join(text.split()), float(b[0]), float(b[1]), float(b[2]), float(b[3]), conf)
+                for text, b, conf in found]
