@@ -123,3 +123,20 @@ def test_a_tiff_is_previewed_as_the_servers_rendering(browser, rapid_server, tmp
     assert page.evaluate("document.querySelector('.page img').src").startswith("data:image/png;base64,")
     assert page.evaluate("document.querySelector('.page img').naturalWidth") == image.width
     assert "Tagged image file" in page.inner_text("#result")
+
+
+def test_the_page_says_which_path_read_a_pdf(browser, rapid_server, tmp_path):
+    from tests.helpers import make_text_pdf
+
+    pdf = tmp_path / "layer.pdf"
+    pdf.write_bytes(make_text_pdf(["Text layer sheet 4411"]))
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    upload(page, rapid_server, pdf, "ocr")
+    assert page.evaluate("document.body.dataset.state") == "done", page.inner_text("#status")
+    assert "text layer: 1" in page.inner_text("#status")
+    page.check("#force")
+    page.click("#run")
+    page.wait_for_function("document.body.dataset.state === 'done' && !document.getElementById('run').disabled",
+                           timeout=120_000)
+    page.wait_for_function("!document.getElementById('status').textContent.includes('reading')", timeout=120_000)
+    assert "ocr: 1" in page.inner_text("#status") and "text layer" not in page.inner_text("#status")
