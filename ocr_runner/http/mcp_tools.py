@@ -40,7 +40,7 @@ def build_mcp(serving: Callable[[], Any]) -> Any:
             "image_base64": document}
         try:
             request = await service.request_for(task, TaskDocument(**options.model_dump(), **source, task=task.value))
-            return await service._observed(request)
+            return await service.read(request)
         except OCRError as exc:  # the tool call fails with the service's own message
             raise ToolError(f"{exc.code.value}: {exc.message}") from None
 

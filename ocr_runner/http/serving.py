@@ -14,6 +14,9 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+from cachetools import TTLCache
+from starlette.responses import JSONResponse
+
 from ..cache import ResultCache
 from ..engines.base import EngineHealth, EnginePage, EngineResult
 from ..engines.plan import EnginePlan
@@ -55,10 +58,8 @@ class OCRServing:
         )
         self.webhooks = WebhookSender(settings)
         # Documents this server prepared at submit, so that its own first attempt does not render them again.
-        from cachetools import TTLCache
-
         self._prepared: TTLCache[str, PreparedDocument] = TTLCache(maxsize=32, ttl=600)
-        self._engine_health = engine_health
+        self.engine_health = engine_health
         self.fetcher = UrlFetcher(settings)
 
     # -- task endpoints ------------------------------------------------------------------------
@@ -67,7 +68,7 @@ class OCRServing:
         """One document (an image or a PDF) for a task endpoint: its ``OCRResponse``, or an error answer."""
         try:
             request = await self.request_for(task, body)
-            return await until_disconnected(ctx, self._observed(request))
+            return await until_disconnected(ctx, self.read(request))
         except OCRError as exc:
             return respond_error(ctx, exc)
 
@@ -98,13 +99,11 @@ class OCRServing:
         ctx.response.headers["Content-Type"] = "application/x-ndjson"
         async for item in self.orchestrator.stream(document):
             if isinstance(item, OCRResponse):
-                self._answered(request, item, started)
+                self.record(request, item, started)
             yield responses.stream_line(item)
 
     async def upload(self, data: bytes | None, options: Any) -> Any:
         """``/upload-ocr``: the file's bytes (or the form's ``document_url``) and the form's options."""
-        from starlette.responses import JSONResponse
-
         try:
             task = parse_task(options.task)
             if (data is None) == (options.document_url is None):
@@ -113,7 +112,7 @@ class OCRServing:
                 request = await self.request_for(task, options)
             else:
                 request = DocumentRequest(task, data, options_of(options), field="file")
-            return JSONResponse((await self._observed(request)).model_dump())
+            return JSONResponse((await self.read(request)).model_dump())
         except OCRError as exc:
             return json_error(exc)
 
@@ -130,8 +129,6 @@ class OCRServing:
 
     async def submit_job(self, body: JobRequest, owner: str | None = None) -> Any:
         """Validate the document now (4xx at once), then read it in the background."""
-        from starlette.responses import JSONResponse
-
         try:
             request = await self.request_for(parse_task(body.task), body)
             if body.callback_url is not None:
@@ -147,8 +144,6 @@ class OCRServing:
         return JSONResponse(responses.job_status(record).model_dump(), status_code=202)
 
     async def job(self, job_id: str, owner: str | None = None, *, cancel: bool = False) -> Any:
-        from starlette.responses import JSONResponse
-
         try:
             record = await (self.jobs.cancel(job_id, owner) if cancel else self.jobs.get(job_id, owner))
         except OCRError as exc:
@@ -156,8 +151,6 @@ class OCRServing:
         return JSONResponse(responses.job_status(record).model_dump())
 
     async def job_result(self, job_id: str, owner: str | None = None) -> Any:
-        from starlette.responses import JSONResponse
-
         try:
             record = await self.jobs.get(job_id, owner, with_result=True)
         except OCRError as exc:
@@ -196,10 +189,8 @@ class OCRServing:
     # -- health --------------------------------------------------------------------------------
 
     async def health(self) -> Any:
-        from starlette.responses import JSONResponse
-
         try:
-            facts = await self._engine_health()
+            facts = await self.engine_health()
         except Exception as exc:  # noqa: BLE001 - health must answer, not raise
             log.warning("engine health check failed: %s", exc)
             return JSONResponse({"status": "unavailable", "error": "the OCR engine is not reachable"}, status_code=503)
@@ -223,14 +214,14 @@ class OCRServing:
         except OCRError as exc:
             return exc
 
-    async def _observed(self, request: DocumentRequest) -> OCRResponse:
+    async def read(self, request: DocumentRequest) -> OCRResponse:
         """Run one document, counting its pages and tokens (callers count errors)."""
         started = time.perf_counter()
         response = await self.orchestrator.run(request)
-        self._answered(request, response, started)
+        self.record(request, response, started)
         return response
 
-    def _answered(self, request: DocumentRequest, response: OCRResponse, started: float) -> None:
+    def record(self, request: DocumentRequest, response: OCRResponse, started: float) -> None:
         """Count a finished document's pages and tokens, and log one line for it."""
         self.metrics.record(response)
         meta = response.metadata

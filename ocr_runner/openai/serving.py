@@ -58,7 +58,7 @@ class OpenAIServing:
     async def model_id(self) -> str:
         """The loaded model, as the engine names it (asked once)."""
         if self._model is None:
-            self._model = (await self.serving._engine_health()).model
+            self._model = (await self.serving.engine_health()).model
         return self._model
 
     async def models(self) -> ModelList:
@@ -96,10 +96,11 @@ class OpenAIServing:
 
     async def complete(self, body: ChatCompletionRequest) -> ChatCompletion:
         requests = await self.requests_for(body)
+        started = time.perf_counter()
         answers = await self.serving.orchestrator.run_many(requests)
         responses = [_answered(answer) for answer in answers]
         for request, response in zip(requests, responses):
-            self.serving._answered(request, response, time.perf_counter())
+            self.serving.record(request, response, started)
         content = PAGE_SEPARATOR.join(r.result or "" for r in responses)
         return ChatCompletion(
             id=_completion_id(), created=int(time.time()), model=await self.model_id(),
@@ -109,6 +110,7 @@ class OpenAIServing:
     async def stream(self, body: ChatCompletionRequest) -> AsyncIterator[str]:
         """Server-sent events in OpenAI's chunk format: a page's text as soon as the pages before it are done."""
         requests = await self.requests_for(body)  # raises before the first event: a plain error answer
+        started = time.perf_counter()
         documents = [await self.serving.orchestrator.prepare(r) for r in requests]
         model, ident, created = await self.model_id(), _completion_id(), int(time.time())
 
@@ -126,7 +128,7 @@ class OpenAIServing:
                     if isinstance(item, OCRError):
                         raise item
                     if isinstance(item, OCRResponse):
-                        self.serving._answered(request, item, time.perf_counter())
+                        self.serving.record(request, item, started)
                         responses.append(item)
                         continue
                     ready[item.page] = _page_text(item)

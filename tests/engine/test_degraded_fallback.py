@@ -42,7 +42,7 @@ def test_a_gpu_host_that_cannot_load_deepseek_reports_degraded_with_the_reason(m
     async def planned_health():
         return health.model_copy(update={"degraded": False})
 
-    serving._engine_health = planned_health
+    serving.engine_health = planned_health
     assert json.loads(asyncio.run(serving.health()).body)["status"] == "ok"
     assert REGISTRY.get_sample_value("ocr_engine_degraded") == 0.0
 
