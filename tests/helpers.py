@@ -96,6 +96,18 @@ class BentoServer:
     def log_tail(self, chars: int = 4000) -> str:
         return self.log_path.read_text(errors="replace")[-chars:]
 
+    def __enter__(self) -> BentoServer:
+        """Ready to serve (a server that cannot get ready is stopped before the error is raised)."""
+        try:
+            self.wait_ready()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
     def close(self) -> None:
         import signal
 

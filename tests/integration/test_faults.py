@@ -15,16 +15,12 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def fault_server(tiny_checkpoint, tmp_path_factory):
-    server = BentoServer(
+    with BentoServer(
         {"ENGINE": "deepseek", "DEVICE": "cpu", "MODEL_NAME": str(tiny_checkpoint), "MAX_NEW_TOKENS": "12",
          "MIN_NEW_TOKENS": "12", "MAX_BATCH_SIZE": "8", "CACHE_ENABLED": "false", "MAX_LATENCY_MS": "120000"},
         tmp_path_factory.mktemp("fault") / "fault.log",
-    )
-    try:
-        server.wait_ready()
+    ) as server:
         yield server
-    finally:
-        server.close()
 
 
 def test_killing_the_engine_mid_load_loses_nothing_and_recovers(fault_server):

@@ -26,16 +26,12 @@ CLEAN = encode(render_page(["Hello world"]))  # also runs to the cap, but its ta
 
 @pytest.fixture(scope="module")
 def loop_server(tiny_checkpoint, tmp_path_factory):
-    server = BentoServer(
+    with BentoServer(
         {"ENGINE": "deepseek", "DEVICE": "cpu", "MODEL_NAME": str(tiny_checkpoint), "MAX_NEW_TOKENS": str(CAP),
          "MAX_BATCH_SIZE": "4", "CACHE_ENABLED": "false", "MAX_LATENCY_MS": "120000"},
         tmp_path_factory.mktemp("repetition") / "repetition.log",
-    )
-    try:
-        server.wait_ready()
+    ) as server:
         yield server
-    finally:
-        server.close()
 
 
 @pytest.fixture(scope="module")
