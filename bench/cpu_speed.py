@@ -3,7 +3,8 @@
     python -m bench.cpu_speed --data ../shared/eval --limit 12
 
 Pages are the MANIFEST's image pages and each PDF's first page rendered as the service renders it.
-Every page is read by both, alternating, so a busy machine slows both alike. Writes
+Every page is read by each, in turn, so a busy machine slows all alike; the CPU engine once per
+inference library (OpenVINO, onnxruntime), with one single-threaded reader. Writes
 bench/results/cpu-speed-<host>.json and prints a markdown table.
 """
 
@@ -42,46 +43,54 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=Path("../shared/eval"))
     parser.add_argument("--limit", type=int, default=12)
     parser.add_argument("--host", default="vm-2core", help="names the result file: cpu-speed-HOST.json")
+    parser.add_argument("--backends", default="openvino,onnxruntime", help="the CPU engine's inference libraries")
     args = parser.parse_args(argv)
-
-    from rapidocr import RapidOCR  # noqa: F401 - fail early without it
 
     from ocr_runner.engines.base import EnginePage
     from ocr_runner.engines.rapid import RapidOcrEngine
     from ocr_runner.settings import load_settings
     from ocr_runner.tasks import Task, build_prompt
 
-    engine = RapidOcrEngine(load_settings(engine="rapidocr", cache_enabled=False))
-    engine._ocr = __import__("rapidocr").RapidOCR(params={  # one onnxruntime thread, as Tesseract gets one
-        "Global.log_level": "warning", "Det.limit_side_len": engine.settings.rapidocr_limit_side_len,
-        "EngineConfig.onnxruntime.intra_op_num_threads": 1, "EngineConfig.onnxruntime.inter_op_num_threads": 1})
-    engine.warmup()
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    # One single-threaded reader each, as Tesseract gets one thread.
+    engines = {b: RapidOcrEngine(load_settings(engine="rapidocr", cache_enabled=False, rapidocr_workers=1,
+                                               rapidocr_backend=b)) for b in backends}
+    for engine in engines.values():
+        engine.warmup()
     rows = []
     for name, image in pages(args.data, args.limit):
-        started = time.perf_counter()
-        [result] = engine.run_batch([EnginePage(image=image, task=Task.MARKDOWN, prompt=build_prompt(Task.MARKDOWN))])
-        cpu_s = time.perf_counter() - started
+        row: dict[str, object] = {"page": name}
+        for backend, engine in engines.items():
+            started = time.perf_counter()
+            [result] = engine.run_batch([EnginePage(image=image, task=Task.MARKDOWN,
+                                                    prompt=build_prompt(Task.MARKDOWN))])
+            row[f"cpu_engine_{backend}_s"] = round(time.perf_counter() - started, 2)
+            row["source"] = result.source
         with tempfile.NamedTemporaryFile(suffix=".png") as handle:
             handle.write(image)
             handle.flush()
             started = time.perf_counter()
             subprocess.run(["tesseract", handle.name, "stdout"], capture_output=True, check=True,
                            env={**os.environ, "OMP_THREAD_LIMIT": "1"})
-            tess_s = time.perf_counter() - started
-        rows.append({"page": name, "cpu_engine_s": round(cpu_s, 2), "tesseract_s": round(tess_s, 2),
-                     "source": result.source})
-        print(f"{name:<55} {cpu_s:6.2f}s {tess_s:6.2f}s {result.source}", flush=True)
-    summary = {"pages": len(rows),
-               "cpu_engine_mean_s": round(statistics.mean(r["cpu_engine_s"] for r in rows), 2),
-               "tesseract_mean_s": round(statistics.mean(r["tesseract_s"] for r in rows), 2)}
-    summary["ratio"] = round(summary["cpu_engine_mean_s"] / summary["tesseract_mean_s"], 2)
+            row["tesseract_s"] = round(time.perf_counter() - started, 2)
+        rows.append(row)
+        print(" ".join(f"{v!s:>8}" if k != "page" else f"{v!s:<50}" for k, v in row.items()), flush=True)
+    summary: dict[str, object] = {"pages": len(rows), "tesseract_mean_s": _mean(rows, "tesseract_s")}
+    for backend in backends:
+        summary[f"cpu_engine_{backend}_mean_s"] = _mean(rows, f"cpu_engine_{backend}_s")
+        summary[f"ratio_{backend}"] = round(_mean(rows, f"cpu_engine_{backend}_s") / _mean(rows, "tesseract_s"), 2)
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"cpu-speed-{args.host}.json"
     out.write_text(json.dumps({"summary": summary, "pages": rows}, indent=2) + "\n")
-    cells = (summary["pages"], summary["cpu_engine_mean_s"], summary["tesseract_mean_s"], summary["ratio"])
-    print("\n| pages | CPU engine s/page | Tesseract s/page | ratio |\n|---|---|---|---|\n| "
-          + " | ".join(str(c) for c in cells) + " |")
+    print("\n| backend | pages | CPU engine s/page | Tesseract s/page | ratio |\n|---|---|---|---|---|")
+    for backend in backends:
+        print(f"| {backend} | {len(rows)} | {summary[f'cpu_engine_{backend}_mean_s']} | {summary['tesseract_mean_s']} "
+              f"| {summary[f'ratio_{backend}']} |")
     return 0
+
+
+def _mean(rows: list[dict[str, object]], key: str) -> float:
+    return round(statistics.mean(float(r[key]) for r in rows), 2)  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":

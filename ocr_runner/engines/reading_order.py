@@ -100,7 +100,13 @@ def xy_cut(items: list, min_gap: float, depth: int = 0, rtl: bool = False) -> li
             return xy_cut(first, min_gap, depth + 1, rtl) + xy_cut(second, min_gap, depth + 1, rtl)
     found = gaps([(i.y1, i.y2) for i in items], min_gap / 4)
     if not found:
-        return reading
+        crossed = _crossed_gutter(items, height)
+        if crossed is None:
+            return reading
+        first, middle, second = crossed
+        if rtl:
+            first, second = second, first
+        return [item for part in (first, middle, second) for item in xy_cut(part, min_gap, depth + 1, rtl)]
     # Cut at the widest horizontal gaps only: a title's gap before aligned columns, not every line gap.
     widest = max(stop - start for start, stop in found)
     cuts = [stop for start, stop in found if stop - start >= 0.8 * widest]
@@ -109,6 +115,42 @@ def xy_cut(items: list, min_gap: float, depth: int = 0, rtl: bool = False) -> li
         centre = (item.y1 + item.y2) / 2
         bands[sum(1 for stop in cuts if centre >= stop)].append(item)
     return [item for band in bands if band for item in xy_cut(band, min_gap, depth + 1, rtl)]
+
+
+MAX_CROSSERS = 0.1  # share of a block's boxes that may run across a gutter that the rest leave empty
+
+
+def _crossed_gutter(items: list, height: float) -> tuple[list, list, list] | None:
+    """Two columns with no horizontal gap to cut between them, whose gutter a few boxes run across (a
+    caption or pull quote set between the columns, an inset in a magazine page): the columns split at
+    the gutter, each read whole, the crossing boxes read between them (those above or below both
+    columns' text, before or after them).
+
+    Candidate gutters start at a box's right edge; the one crossed by the fewest boxes (at most a tenth
+    of them) with running text down a third of the block on both sides wins. ``None``: no such gutter.
+    """
+    cores = [_core(i) for i in items]
+    best: tuple[int, list, list, list] | None = None
+    for x in sorted({round(c[1]) + 1 for c in cores}):
+        left = [i for i, c in zip(items, cores) if c[1] < x]
+        right = [i for i, c in zip(items, cores) if c[0] > x]
+        across = [i for i, c in zip(items, cores) if c[0] <= x <= c[1]]
+        if (not across or len(across) > MAX_CROSSERS * len(items) or len(left) < 3 or len(right) < 3
+                or (best is not None and len(across) >= best[0])):
+            continue
+        if (_span(left) >= height / 3 and _span(right) >= height / 3 and is_text_column(left)
+                and is_text_column(right)):
+            best = (len(across), left, across, right)
+    if best is None:
+        return None
+    _, left, across, right = best
+    top = min((i.y1 + i.y2) / 2 for i in left + right)
+    bottom = max((i.y1 + i.y2) / 2 for i in left + right)
+    above = [i for i in across if (i.y1 + i.y2) / 2 < top]
+    below = [i for i in across if (i.y1 + i.y2) / 2 > bottom]
+    between = [i for i in across if top <= (i.y1 + i.y2) / 2 <= bottom]
+    # Boxes above or below both columns open or close the block: they go with the first and last part.
+    return above + left, between, right + below
 
 
 def is_prose(text: str) -> bool:

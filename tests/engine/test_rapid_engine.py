@@ -133,3 +133,35 @@ def test_markdown_blocks_have_labelled_boxes(engine, page):
     boxes = extract_boxes(result.text, 900, 400)
     assert boxes and all(b.label in {"text", "title"} for b in boxes)
     assert all(b.x2 > b.x1 and b.y2 > b.y1 for b in boxes)
+
+
+def test_onnxruntime_reads_what_openvino_reads(page):
+    """The two inference libraries run the same ONNX models: the fallback gives the same answer."""
+    texts = {}
+    for backend in ("openvino", "onnxruntime"):
+        engine = create_engine(load_settings(engine="rapidocr", rapidocr_backend=backend, rapidocr_workers=1))
+        assert engine._readers.backend == backend
+        texts[backend] = run(engine, page, Task.OCR).text
+    assert texts["openvino"] == texts["onnxruntime"] == "\n".join(LINES)
+
+
+def test_pages_of_a_batch_are_read_side_by_side_one_per_reader(page):
+    """Two readers: two pages are in recognition at the same moment, each with its own reader."""
+    import threading
+
+    engine = create_engine(load_settings(engine="rapidocr", rapidocr_workers=2))
+    assert engine._readers.size == 2
+    both_in = threading.Barrier(2, timeout=30)  # broken (and the test failed) unless both readers run at once
+    used = []
+    for reader in engine._readers.readers:
+
+        def reading(pixels, *args, _real=reader.ocr, _reader=reader, **kwargs):
+            used.append(id(_reader))
+            both_in.wait()
+            return _real(pixels, *args, **kwargs)
+
+        reader.ocr = reading
+    results = engine.run_batch([EnginePage(image=page, task=Task.OCR, prompt=build_prompt(Task.OCR))] * 2)
+    assert [r.text for r in results] == ["\n".join(LINES)] * 2
+    assert len(set(used)) == 2
+

@@ -152,3 +152,13 @@ def test_markdown_blocks_carry_grounding_boxes_and_page_numbers_go() -> None:
     assert [b.label for b in boxes] == ["title", "text", "image"]
     assert (boxes[0].x1, boxes[0].y1, boxes[0].x2, boxes[0].y2) == (50, 20, 300, 50)
     assert strip_grounding(markdown).split("\n\n") == ["## Results", "The first paragraph goes on here."]
+
+
+def test_a_caption_set_across_the_gutter_does_not_interleave_the_columns() -> None:
+    """No horizontal gap splits the block (the columns' lines interleave) and a caption runs across the
+    gutter: the columns are still read one after the other, the caption between them."""
+    left = column(50, [f"a{i} of the running text" for i in range(1, 9)])
+    right = column(400, [f"b{i} of the running text" for i in range(1, 9)], top=110)  # baselines offset
+    caption = [Line("CAPTION across the gutter", 250, 160, 500, 175)]
+    order = [words(ln) for ln in xy_cut(right + caption + left, min_gap=10)]
+    assert order == [f"a{i}" for i in range(1, 9)] + ["CAPTION"] + [f"b{i}" for i in range(1, 9)]
