@@ -50,7 +50,6 @@ class Reader:
     def __init__(self, settings: Settings, backend_name: Backend) -> None:
         from rapidocr import EngineType, RapidOCR
 
-        self._settings = settings
         self.backend = backend_name
         params: dict[str, Any] = {"Global.log_level": "warning", "Det.limit_side_len": settings.rapidocr_limit_side_len}
         if backend_name == "openvino":

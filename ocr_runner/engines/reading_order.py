@@ -76,6 +76,12 @@ def _span(part: list) -> float:
     return max(i.y2 for i in part) - min(i.y1 for i in part)
 
 
+def _columns(left: list, right: list, height: float) -> bool:
+    """Both sides of a gutter run down at least a third of the block's height and read as running text."""
+    return (_span(left) >= height / 3 and _span(right) >= height / 3 and is_text_column(left)
+            and is_text_column(right))
+
+
 def xy_cut(items: list, min_gap: float, depth: int = 0, rtl: bool = False) -> list:
     """``items`` in reading order (columns right to left when ``rtl``).
 
@@ -94,8 +100,7 @@ def xy_cut(items: list, min_gap: float, depth: int = 0, rtl: bool = False) -> li
         cut = (start + stop) / 2
         left = [i for i in items if (i.x1 + i.x2) / 2 < cut]
         right = [i for i in items if (i.x1 + i.x2) / 2 >= cut]
-        if (left and right and _span(left) >= height / 3 and _span(right) >= height / 3
-                and is_text_column(left) and is_text_column(right)):
+        if left and right and _columns(left, right, height):
             first, second = (right, left) if rtl else (left, right)
             return xy_cut(first, min_gap, depth + 1, rtl) + xy_cut(second, min_gap, depth + 1, rtl)
     found = gaps([(i.y1, i.y2) for i in items], min_gap / 4)
@@ -132,14 +137,13 @@ def _crossed_gutter(items: list, height: float) -> tuple[list, list, list] | Non
     cores = [_core(i) for i in items]
     best: tuple[int, list, list, list] | None = None
     for x in sorted({round(c[1]) + 1 for c in cores}):
-        left = [i for i, c in zip(items, cores) if c[1] < x]
-        right = [i for i, c in zip(items, cores) if c[0] > x]
-        across = [i for i, c in zip(items, cores) if c[0] <= x <= c[1]]
+        left = [i for i, c in zip(items, cores, strict=True) if c[1] < x]
+        right = [i for i, c in zip(items, cores, strict=True) if c[0] > x]
+        across = [i for i, c in zip(items, cores, strict=True) if c[0] <= x <= c[1]]
         if (not across or len(across) > MAX_CROSSERS * len(items) or len(left) < 3 or len(right) < 3
                 or (best is not None and len(across) >= best[0])):
             continue
-        if (_span(left) >= height / 3 and _span(right) >= height / 3 and is_text_column(left)
-                and is_text_column(right)):
+        if _columns(left, right, height):
             best = (len(across), left, across, right)
     if best is None:
         return None
