@@ -141,7 +141,8 @@ def _render_pdf(
             if min(image.size) < 1:
                 raise InvalidInput(f"{field}: page {number} has no area", field=field)
             buffer = io.BytesIO()
-            image.save(buffer, format="PNG", compress_level=1)
+            # The resolution travels in the PNG: Tesseract's layout analysis needs it (see engines.tesseract).
+            image.save(buffer, format="PNG", compress_level=1, dpi=(scale * 72.0, scale * 72.0))
             rendered.append(Page(number, buffer.getvalue(), image.width, image.height, text_layer))
         return Document("pdf", page_count, rendered)
     finally:
@@ -154,17 +155,20 @@ MIN_TEXT_LAYER_CHARS = 16  # fewer printable characters than this: a scan (or a 
 def _text_layer(page: object, scale: float) -> tuple[TextRun, ...]:
     """The page's text runs (PDFium's text rectangles) in pixels at ``scale``; empty for image-only pages and
     for pages whose layer fails ``engines.text_layer.judge`` (those are recognised from their pixels)."""
-    from .engines.text_layer import judge, tidy
+    from .engines.text_layer import ALEFS, LAM, judge, repair_words, swapped_ligatures, tidy
 
     textpage = page.get_textpage()  # type: ignore[attr-defined]
     try:
         if textpage.count_chars() < MIN_TEXT_LAYER_CHARS:
             return ()
         height_pt = page.get_size()[1]  # type: ignore[attr-defined]
+        full = textpage.get_text_range()
+        repairs = swapped_ligatures(full, lambda i: textpage.get_charbox(i) == textpage.get_charbox(i + 1)) \
+            if any(ch in ALEFS for ch in full) and LAM in full else {}
         runs = []
         for index in range(textpage.count_rects()):
             left, bottom, right, top = textpage.get_rect(index)
-            text = tidy(" ".join(textpage.get_text_bounded(left, bottom, right, top).split()))
+            text = tidy(repair_words(" ".join(textpage.get_text_bounded(left, bottom, right, top).split()), repairs))
             if text:
                 runs.append(TextRun(text, left * scale, (height_pt - top) * scale, right * scale,
                                     (height_pt - bottom) * scale))

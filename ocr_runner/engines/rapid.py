@@ -16,7 +16,7 @@ from ..tasks import Task
 from .base import Engine, EngineHealth, EnginePage, EngineResult
 from .layout import Block, Line, to_markdown, to_text
 from .rapid_readers import Reader, ReaderPool
-from .tesseract import Tesseract
+from .tesseract import Tesseract, resolution
 from .torch_env import cuda_available, gpu_name
 
 log = logging.getLogger(__name__)
@@ -89,21 +89,7 @@ class RapidOcrEngine(Engine):
                 output = reader.ocr(pixels, use_cls=True, return_word_box=True)
                 text = self._locate(output, page.locate_text or "", image.width, image.height)
             else:
-                if page.text_layer:  # a PDF page's own text, judged sound when the page was loaded
-                    lines = [Line(text, x1, y1, x2, y2) for text, x1, y1, x2, y2 in page.text_layer]
-                    source = "text_layer"
-                else:
-                    original = pixels
-                    pixels, output = _read_upright(reader, pixels)
-                    lines, source = _lines(output), "ocr"
-                    if _unread(output):  # Tesseract turns the page itself (a guess made on unread text is no guide)
-                        lines, source, pixels = self._other_script(original, lines, source, pixels)
-                if not lines:
-                    text = ""
-                elif page.task is Task.MARKDOWN:
-                    text = to_markdown(lines, self._regions(reader, pixels), pixels.shape[1], pixels.shape[0])
-                else:
-                    text = to_text(lines, pixels.shape[1])
+                text, source = self._page_text(reader, page, pixels, resolution(image.info))
         elapsed_ms = (time.perf_counter() - started) * 1000
         return EngineResult(
             text=text,
@@ -115,18 +101,36 @@ class RapidOcrEngine(Engine):
             source=None if page.task is Task.LOCATE else source,
         )
 
-    def _other_script(self, original: Any, lines: list[Line], source: str, pixels: Any) -> tuple[list[Line], str, Any]:
+    def _page_text(self, reader: Reader, page: EnginePage, pixels: Any, dpi: int) -> tuple[str, str]:
+        """The page's text (markdown for the markdown task) and which path read it."""
+        if page.text_layer:  # a PDF page's own text, judged sound when the page was loaded
+            lines, source = [Line(text, x1, y1, x2, y2) for text, x1, y1, x2, y2 in page.text_layer], "text_layer"
+        else:
+            original = pixels
+            pixels, output = _read_upright(reader, pixels)
+            lines, source = _lines(output), "ocr"
+            if _unread(output):  # Tesseract turns the page itself (a guess made on unread text is no guide)
+                other = self._other_script(original, dpi)
+                if other is not None:
+                    (lines, source), pixels = other, original
+        if not lines:
+            return "", source
+        if page.task is Task.MARKDOWN:
+            return to_markdown(lines, self._regions(reader, pixels), pixels.shape[1], pixels.shape[0]), source
+        return to_text(lines, pixels.shape[1]), source
+
+    def _other_script(self, original: Any, dpi: int) -> tuple[list[Line], str] | None:
         """A page the recogniser barely read: if Tesseract's script detection names a script RapidOCR has no
-        model for and Tesseract has one, Tesseract reads the page (as it came)."""
+        model for and Tesseract has one, Tesseract reads the page (as it came, at its resolution)."""
         if not self._tesseract.available():
-            return lines, source, pixels
+            return None
         from PIL import Image
 
         image = Image.fromarray(original)
         model = self._tesseract.model_for(self._tesseract.script(image))
         if model is None:
-            return lines, source, pixels
-        return self._tesseract.lines(image, model), f"tesseract:{model}", original
+            return None
+        return self._tesseract.lines(image, model, dpi), f"tesseract:{model}"
 
     def _regions(self, reader: Reader, pixels: Any) -> list[Block]:
         """Layout regions (title, text, table, figure, ...) from the reader's layout model."""
@@ -231,8 +235,9 @@ def _mostly_vertical(output: Any) -> bool:
 UNSURE_SCORE = 0.8  # mean recognition confidence under which a page may be upside down
 FEW_CHARS = 40  # a page with less text than this is checked for another script too (OSD on it is quick)
 # Mean confidence under which the page's script is checked: PP-OCRv6 reads Latin print at 0.95-1.0, and
-# guesses at scripts it lacks (blackletter, Kannada) with 0.75-0.92.
-SCRIPT_CHECK_SCORE = 0.93
+# guesses at scripts it lacks (blackletter, Kannada) with 0.75-0.935. A check on a Latin page costs about a
+# second of script detection and changes nothing: detection on unscaled glyphs names Latin surely.
+SCRIPT_CHECK_SCORE = 0.95
 READ_SHARE = 0.4  # recognised characters per expected character under which a page was not really read
 
 

@@ -9,6 +9,7 @@ a page is recognised from its pixels instead. Pure text rules, no PDF library he
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 LETTER_SPACED = 0.3  # share of words that are one letter, over which the layer is letter-spaced
 UNMAPPED = 0.02  # share of characters with no real Unicode, over which the layer is unusable
@@ -41,3 +42,31 @@ def tidy(text: str) -> str:
     """A run's text with PDF spacing artefacts removed: no space before closing punctuation, none after an
     opening bracket."""
     return _SPACE_AFTER.sub("", _SPACE_BEFORE.sub("", text))
+
+
+LAM = "\u0644"
+ALEFS = frozenset("\u0627\u0623\u0625\u0622")  # alef bare, with hamza above or below, with madda
+
+
+def swapped_ligatures(text: str, one_glyph: Callable[[int], bool]) -> dict[str, str]:
+    """Words of ``text`` whose lam-alef ligature was given its Unicode in visual order, and their repair.
+
+    Arabic writes lam followed by alef as one glyph; some PDF makers (Word among them) map that glyph to
+    alef then lam, so "\u0627\u0644\u0625\u0646\u062a\u0627\u062c\u064a\u0629" comes out
+    "\u0627\u0625\u0644\u0646\u062a\u0627\u062c\u064a\u0629". An alef and a lam drawn as one glyph
+    (``one_glyph(i)``: characters ``i`` and ``i + 1`` share it) are put back in logical order, lam first.
+    The repair is by word, because text runs are taken from the page by area, not by character index.
+    """
+    fixed = list(text)
+    for i in range(len(text) - 1):
+        if text[i] in ALEFS and text[i + 1] == LAM and one_glyph(i):
+            fixed[i], fixed[i + 1] = LAM, text[i]
+    repaired = "".join(fixed)
+    return {old: new for old, new in zip(text.split(), repaired.split(), strict=True) if old != new}
+
+
+def repair_words(text: str, repairs: dict[str, str]) -> str:
+    """``text`` with each word found in ``repairs`` replaced."""
+    if not repairs:
+        return text
+    return " ".join(repairs.get(word, word) for word in text.split())

@@ -4,7 +4,7 @@ import pytest
 
 from ocr_runner.engines import EnginePage, create_engine
 from ocr_runner.engines.rapid import RapidOcrEngine
-from ocr_runner.grounding import extract_boxes
+from ocr_runner.grounding import extract_boxes, strip_grounding
 from ocr_runner.settings import load_settings
 from ocr_runner.tasks import Task, build_prompt
 from tests.helpers import encode, render_page
@@ -125,6 +125,40 @@ def test_a_script_the_recogniser_cannot_read_goes_to_tesseract(engine):
     assert result.source == "tesseract:Kannada"
     kannada = sum("\u0c80" <= ch <= "\u0cff" for ch in result.text)
     assert kannada > 0.6 * sum(ch.isalpha() for ch in result.text), result.text
+
+
+BLACKLETTER = SHARED_EVAL / "nzz" / "nzz_19330203_0_0_a1_p1_1.jpg"
+
+
+@pytest.mark.skipif(not BLACKLETTER.exists(), reason="../shared/eval is not beside this checkout")
+def test_a_blackletter_column_goes_to_tesseracts_fraktur_model_at_its_own_resolution(engine):
+    """Two columns of a 285 dpi Fraktur newspaper scan, kept at their resolution: script detection on the
+    unscaled glyphs names Fraktur, and Tesseract reads them with the file's resolution."""
+    from PIL import Image
+
+    from ocr_runner.engines.tesseract import Tesseract
+
+    if Tesseract().model_for("Fraktur") is None:
+        pytest.skip("tesseract-ocr-script-frak is not installed (.ci/run installs it)")
+    with Image.open(BLACKLETTER) as full:
+        strip = full.convert("RGB").crop((0, full.height // 4, full.width // 2, full.height // 2))
+    buffer = __import__("io").BytesIO()
+    strip.save(buffer, format="PNG", dpi=(285, 285))
+    resolutions = []
+    real_lines = engine._tesseract.lines
+
+    def lines(image, model, dpi):
+        resolutions.append(dpi)
+        return real_lines(image, model, dpi)
+
+    engine._tesseract.lines = lines
+    try:
+        result = run(engine, buffer.getvalue(), Task.MARKDOWN)
+    finally:
+        del engine._tesseract.lines
+    assert result.source == "tesseract:Fraktur" and resolutions == [285]
+    words = strip_grounding(result.text).split()
+    assert len(words) > 150 and sum(w.strip(".,;:").isalpha() for w in words) > 0.8 * len(words)
 
 
 def test_markdown_blocks_have_labelled_boxes(engine, page):

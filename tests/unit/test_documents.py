@@ -34,6 +34,11 @@ def test_pdf_pages_render_in_order():
     assert [p.number for p in document.pages] == [1, 3]
     # 850x1100 px at 100 DPI is 8.5x11 in; rendered at 144 DPI in crop mode.
     assert (document.pages[0].width, document.pages[0].height) == (1224, 1584)
+    # The rendered page states its resolution, which Tesseract's layout analysis needs.
+    from ocr_runner.engines.tesseract import resolution
+    from ocr_runner.images import load_image
+
+    assert resolution(load_image(document.pages[0].image, max_pixels=10**8).info) == 144
 
 
 def test_dpi_follows_the_mode():
