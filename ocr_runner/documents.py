@@ -11,6 +11,7 @@ import io
 import re
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 from .errors import InvalidInput, PayloadTooLarge
 from .images import PDF_MAGIC, load_image
@@ -155,20 +156,16 @@ MIN_TEXT_LAYER_CHARS = 16  # fewer printable characters than this: a scan (or a 
 def _text_layer(page: object, scale: float) -> tuple[TextRun, ...]:
     """The page's text runs (PDFium's text rectangles) in pixels at ``scale``; empty for image-only pages and
     for pages whose layer fails ``engines.text_layer.judge`` (those are recognised from their pixels)."""
-    from .engines.text_layer import ALEFS, LAM, judge, repair_words, swapped_ligatures, tidy
+    from .engines.text_layer import judge, tidy
 
     textpage = page.get_textpage()  # type: ignore[attr-defined]
     try:
         if textpage.count_chars() < MIN_TEXT_LAYER_CHARS:
             return ()
         height_pt = page.get_size()[1]  # type: ignore[attr-defined]
-        full = textpage.get_text_range()
-        repairs = swapped_ligatures(full, lambda i: textpage.get_charbox(i) == textpage.get_charbox(i + 1)) \
-            if any(ch in ALEFS for ch in full) and LAM in full else {}
         runs = []
-        for index in range(textpage.count_rects()):
-            left, bottom, right, top = textpage.get_rect(index)
-            text = tidy(repair_words(" ".join(textpage.get_text_bounded(left, bottom, right, top).split()), repairs))
+        for (left, bottom, right, top), raw in _rect_texts(textpage):
+            text = tidy(" ".join(raw.split()))
             if text:
                 runs.append(TextRun(text, left * scale, (height_pt - top) * scale, right * scale,
                                     (height_pt - bottom) * scale))
@@ -177,3 +174,46 @@ def _text_layer(page: object, scale: float) -> tuple[TextRun, ...]:
         return tuple(runs)
     finally:
         textpage.close()
+
+
+Rect = tuple[float, float, float, float]  # left, bottom, right, top in PDF points
+
+
+def _rect_texts(textpage: Any) -> list[tuple[Rect, str]]:
+    """PDFium's text rectangles, each with the characters of the text stream that fall in it, in stream order.
+
+    Asking PDFium for the text inside each rectangle instead takes every glyph that touches it: joined Arabic
+    glyphs overhang their neighbours', so each run gained pieces of the next ("\u062d\u0635 \u062d\u0635\u0627
+    \u0635\u0627"). Characters with no area (spaces, line breaks PDFium generates) go with the run they follow.
+    """
+    from .engines.layout import SOFT_HYPHEN
+    from .engines.text_layer import ALEFS, LAM, logical_ligatures
+
+    rects: list[Rect] = [textpage.get_rect(i) for i in range(textpage.count_rects())]
+    # PDFium's full-text call writes a soft hyphen at a line end as U+FFFE; its area call, and the layout, use 0x02.
+    text = textpage.get_text_range().replace("\ufffe", SOFT_HYPHEN)
+    count = textpage.count_chars()
+    if len(text) != count:  # characters outside the BMP: stream and character indices disagree
+        return [(r, textpage.get_text_bounded(*r)) for r in rects]
+    boxes = [textpage.get_charbox(i) for i in range(count)]
+    if LAM in text and any(ch in ALEFS for ch in text):
+        text = logical_ligatures(text, lambda i: boxes[i] == boxes[i + 1])
+    pieces: list[list[str]] = [[] for _ in rects]
+    current = 0
+    for ch, (left, bottom, right, top) in zip(text, boxes, strict=True):
+        if rects and right > left and top > bottom:
+            x, y = (left + right) / 2, (bottom + top) / 2
+            # The next rectangles first: PDFium made them in stream order.
+            order = [*range(current, len(rects)), *range(current)]
+            found = next((k for k in order if _holds(rects[k], x, y)), None)
+            if found is None:
+                continue  # a glyph outside every rectangle (clipped, off the page)
+            current = found
+        if rects:
+            pieces[current].append(ch)
+    return [(rect, "".join(chars)) for rect, chars in zip(rects, pieces, strict=True)]
+
+
+def _holds(rect: Rect, x: float, y: float) -> bool:
+    left, bottom, right, top = rect
+    return left - 0.5 <= x <= right + 0.5 and bottom - 0.5 <= y <= top + 0.5

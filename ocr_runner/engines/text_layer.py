@@ -15,7 +15,7 @@ LETTER_SPACED = 0.3  # share of words that are one letter, over which the layer 
 UNMAPPED = 0.02  # share of characters with no real Unicode, over which the layer is unusable
 _SPACE_BEFORE = re.compile(r"(?<=\S) +(?=[,;:!?%)\]}])|(?<=[^\W\d]) +(?=\.(?:\s|$))")
 _SPACE_AFTER = re.compile(r"(?<=[(\[{]) +(?=\S)")
-_SINGLE_WORDS = frozenset("aAIoOyeuäàáé&+=-–—/|")  # one-letter words and signs of ordinary text
+_SINGLE_WORDS = frozenset("aAIoOyeuäàáé\u0648&+=-–—/|")  # one-letter words (Arabic-script "و": and) and signs
 
 
 def _unmapped(ch: str) -> bool:
@@ -48,25 +48,16 @@ LAM = "\u0644"
 ALEFS = frozenset("\u0627\u0623\u0625\u0622")  # alef bare, with hamza above or below, with madda
 
 
-def swapped_ligatures(text: str, one_glyph: Callable[[int], bool]) -> dict[str, str]:
-    """Words of ``text`` whose lam-alef ligature was given its Unicode in visual order, and their repair.
+def logical_ligatures(text: str, one_glyph: Callable[[int], bool]) -> str:
+    """``text`` with each lam-alef ligature whose Unicode was given in visual order put back in logical order.
 
     Arabic writes lam followed by alef as one glyph; some PDF makers (Word among them) map that glyph to
     alef then lam, so "\u0627\u0644\u0625\u0646\u062a\u0627\u062c\u064a\u0629" comes out
     "\u0627\u0625\u0644\u0646\u062a\u0627\u062c\u064a\u0629". An alef and a lam drawn as one glyph
-    (``one_glyph(i)``: characters ``i`` and ``i + 1`` share it) are put back in logical order, lam first.
-    The repair is by word, because text runs are taken from the page by area, not by character index.
+    (``one_glyph(i)``: characters ``i`` and ``i + 1`` share it) are swapped back, lam first.
     """
     fixed = list(text)
     for i in range(len(text) - 1):
         if text[i] in ALEFS and text[i + 1] == LAM and one_glyph(i):
             fixed[i], fixed[i + 1] = LAM, text[i]
-    repaired = "".join(fixed)
-    return {old: new for old, new in zip(text.split(), repaired.split(), strict=True) if old != new}
-
-
-def repair_words(text: str, repairs: dict[str, str]) -> str:
-    """``text`` with each word found in ``repairs`` replaced."""
-    if not repairs:
-        return text
-    return " ".join(repairs.get(word, word) for word in text.split())
+    return "".join(fixed)

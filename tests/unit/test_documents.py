@@ -96,3 +96,23 @@ def test_pdf_text_layer_is_read_with_pixel_boxes_and_scans_have_none():
     # 72 pt from the left, baseline 72 pt below the top; rendered at 144 DPI (scale 2).
     assert 140 < first.x1 < 150 and first.x2 > first.x1 and 100 < first.y1 < first.y2 < 160
     assert load_document(make_pdf([["scanned text"]]), pages=None, **OPTIONS).pages[0].text_layer == ()
+
+
+@pytest.mark.skipif(not (EVAL / "icdar2013").exists(), reason="../shared/eval is not beside this checkout")
+def test_each_character_of_the_text_layer_lands_in_exactly_one_run():
+    """A report page whose sentence changes font mid-line: PDFium gives the second font its own rectangle inside
+    the first's, and reading each rectangle's area took those words twice. Runs are built from the text stream's
+    characters, so the layer's characters are the page's, each once."""
+    from collections import Counter
+
+    import pypdfium2 as pdfium
+
+    data = (EVAL / "icdar2013" / "us-022_p2.pdf").read_bytes()
+    [page] = load_document(data, pages=None, **OPTIONS).pages
+    pdf = pdfium.PdfDocument(data)
+    stream = pdf[0].get_textpage().get_text_range()
+    pdf.close()
+    layer = "".join(r.text for r in page.text_layer)
+    # PDFium's stream marks a soft hyphen U+FFFE; the runs carry the layout's mark for it.
+    assert Counter(layer.replace(" ", "")) == Counter("".join(stream.replace("\ufffe", "\x02").split()))
+    assert sum("In FY 2009 AUSAs received" in r.text for r in page.text_layer) == 1

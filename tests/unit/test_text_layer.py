@@ -35,12 +35,9 @@ def test_spaces_before_punctuation_and_inside_brackets_go() -> None:
 
 def test_a_lam_alef_ligature_mapped_in_visual_order_is_put_back() -> None:
     """"الإنتاجية والمشكلات" as a PDF maker wrote it: each lam-alef ligature glyph mapped alef first."""
-    from ocr_runner.engines.text_layer import repair_words, swapped_ligatures
+    from ocr_runner.engines.text_layer import logical_ligatures
 
     written = "اإلنتاجية والمشكالت مثال"
     glyph_pairs = {1, 16}  # characters 1-2 and 16-17 are one glyph each; the article and "مثال" are two glyphs
-    repairs = swapped_ligatures(written, lambda i: i in glyph_pairs)
-    assert repairs == {"اإلنتاجية": "الإنتاجية", "والمشكالت": "والمشكلات"}
-    assert repair_words("في اإلنتاجية مثال", repairs) == "في الإنتاجية مثال"
-    assert swapped_ligatures(written, lambda i: False) == {}
-
+    assert logical_ligatures(written, lambda i: i in glyph_pairs) == "الإنتاجية والمشكلات مثال"
+    assert logical_ligatures(written, lambda i: False) == written
