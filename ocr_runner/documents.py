@@ -11,6 +11,7 @@ import io
 import re
 import threading
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 from .errors import InvalidInput, PayloadTooLarge
@@ -187,30 +188,30 @@ def _rect_texts(textpage: Any) -> list[tuple[Rect, str]]:
     \u0635\u0627"). Characters with no area (spaces, line breaks PDFium generates) go with the run they follow.
     """
     from .engines.layout import SOFT_HYPHEN
-    from .engines.text_layer import ALEFS, LAM, logical_ligatures
+    from .engines.text_layer import logical_ligatures
 
     rects: list[Rect] = [textpage.get_rect(i) for i in range(textpage.count_rects())]
     # PDFium's full-text call writes a soft hyphen at a line end as U+FFFE; its area call, and the layout, use 0x02.
     text = textpage.get_text_range().replace("\ufffe", SOFT_HYPHEN)
     count = textpage.count_chars()
+    if not rects:
+        return []
     if len(text) != count:  # characters outside the BMP: stream and character indices disagree
         return [(r, textpage.get_text_bounded(*r)) for r in rects]
     boxes = [textpage.get_charbox(i) for i in range(count)]
-    if LAM in text and any(ch in ALEFS for ch in text):
-        text = logical_ligatures(text, lambda i: boxes[i] == boxes[i + 1])
+    text = logical_ligatures(text, lambda i: boxes[i] == boxes[i + 1])
     pieces: list[list[str]] = [[] for _ in rects]
     current = 0
     for ch, (left, bottom, right, top) in zip(text, boxes, strict=True):
-        if rects and right > left and top > bottom:
+        if right > left and top > bottom:
             x, y = (left + right) / 2, (bottom + top) / 2
-            # The next rectangles first: PDFium made them in stream order.
-            order = [*range(current, len(rects)), *range(current)]
+            # The current rectangle, then the next ones: PDFium made them in stream order.
+            order = chain(range(current, len(rects)), range(current))
             found = next((k for k in order if _holds(rects[k], x, y)), None)
             if found is None:
                 continue  # a glyph outside every rectangle (clipped, off the page)
             current = found
-        if rects:
-            pieces[current].append(ch)
+        pieces[current].append(ch)
     return [(rect, "".join(chars)) for rect, chars in zip(rects, pieces, strict=True)]
 
 
