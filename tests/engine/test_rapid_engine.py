@@ -117,12 +117,12 @@ def test_a_script_the_recogniser_cannot_read_goes_to_tesseract(engine):
 
     from ocr_runner.engines.tesseract import Tesseract
 
-    if Tesseract().model_for("Kannada") is None:
-        pytest.skip("tesseract-ocr-script-knda is not installed (.ci/run installs it)")
+    if Tesseract().model_for("Kannada") != "Kannada+kan":
+        pytest.skip("tesseract-ocr-script-knda or -kan is not installed (.ci/run installs them)")
     with Image.open(KANNADA) as full:
         strip = full.convert("RGB").crop((0, 0, full.width, full.height // 5))
     result = run(engine, encode(strip), Task.OCR)
-    assert result.source == "tesseract:Kannada"
+    assert result.source == "tesseract:Kannada+kan"
     kannada = sum("\u0c80" <= ch <= "\u0cff" for ch in result.text)
     assert kannada > 0.6 * sum(ch.isalpha() for ch in result.text), result.text
 
@@ -138,8 +138,8 @@ def test_a_blackletter_column_goes_to_tesseracts_fraktur_model_at_its_own_resolu
 
     from ocr_runner.engines.tesseract import Tesseract
 
-    if Tesseract().model_for("Fraktur") is None:
-        pytest.skip("tesseract-ocr-script-frak is not installed (.ci/run installs it)")
+    if Tesseract().model_for("Fraktur") != "Fraktur+frk":
+        pytest.skip("tesseract-ocr-script-frak or -frk is not installed (.ci/run installs them)")
     with Image.open(BLACKLETTER) as full:
         strip = full.convert("RGB").crop((0, full.height // 4, full.width // 2, full.height // 2))
     buffer = __import__("io").BytesIO()
@@ -156,9 +156,20 @@ def test_a_blackletter_column_goes_to_tesseracts_fraktur_model_at_its_own_resolu
         result = run(engine, buffer.getvalue(), Task.MARKDOWN)
     finally:
         del engine._tesseract.lines
-    assert result.source == "tesseract:Fraktur" and resolutions == [285]
+    assert result.source == "tesseract:Fraktur+frk" and resolutions == [285]
     words = strip_grounding(result.text).split()
     assert len(words) > 150 and sum(w.strip(".,;:").isalpha() for w in words) > 0.8 * len(words)
+
+
+def test_a_script_is_read_with_its_model_and_its_principal_languages_where_installed(tmp_path):
+    from ocr_runner.engines.tesseract import Tesseract
+
+    tesseract = Tesseract()
+    tesseract.models = {"osd", "Fraktur", "frk", "Hebrew", "ara"}
+    assert tesseract.model_for("Fraktur") == "Fraktur+frk"
+    assert tesseract.model_for("Hebrew") == "Hebrew"  # heb not installed: the script model alone
+    assert tesseract.model_for("Arabic") is None  # a language model without its script's model is not used
+    assert tesseract.model_for("Latin") is None and tesseract.model_for(None) is None
 
 
 def test_markdown_blocks_have_labelled_boxes(engine, page):
