@@ -161,7 +161,7 @@ def test_a_blackletter_column_goes_to_tesseracts_fraktur_model_at_its_own_resolu
     assert len(words) > 150 and sum(w.strip(".,;:").isalpha() for w in words) > 0.8 * len(words)
 
 
-def test_a_script_is_read_with_its_model_and_its_principal_languages_where_installed(tmp_path):
+def test_a_script_is_read_with_its_model_and_its_principal_languages_where_installed():
     from ocr_runner.engines.tesseract import Tesseract
 
     tesseract = Tesseract()
