@@ -73,10 +73,8 @@ class RapidOcrEngine(Engine):
         )
 
     def warmup(self) -> None:
-        import numpy as np
-
-        with self._readers.reader() as reader:  # raises if the models cannot run
-            reader.ocr(np.full((64, 64, 3), 255, dtype=np.uint8))
+        for reader in self._readers.readers:  # raises if the models cannot run
+            reader.warmup()
 
     def _run_one(self, page: EnginePage, batch_size: int) -> EngineResult:
         import numpy as np

