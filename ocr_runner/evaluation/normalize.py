@@ -36,6 +36,18 @@ def normalize_text(text: str) -> str:
     return " ".join(text.split())
 
 
+def marks_as_in(reference: str, text: str) -> str:
+    """``text`` without combining marks (Unicode category Mn) when ``reference`` holds none.
+
+    A ground truth made without them (a consonants-only Hebrew text, Arabic without vowel signs) is compared
+    with the reading's letters alone, as it was made from the full text: points an engine reads are not errors
+    against a truth that left them out. After NFKC, Latin accents are precomposed letters, not marks."""
+    reference = unicodedata.normalize("NFKC", reference)
+    if any(unicodedata.category(c) == "Mn" for c in reference):
+        return text
+    return "".join(c for c in unicodedata.normalize("NFKC", text) if unicodedata.category(c) != "Mn")
+
+
 def strip_markup(text: str) -> str:
     """Plain text from markdown or HTML output: tags, comments, fences, heading marks, pipes gone."""
     text = _PAGE_SPLIT.sub("\n", text)

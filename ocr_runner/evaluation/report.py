@@ -13,6 +13,7 @@ from statistics import mean
 
 from . import metrics, olmocr
 from .manifest import EvalDocument
+from .normalize import marks_as_in
 from .split import HALVES
 
 # The bar of issue #4 is measured on these categories (the MANIFEST's kind tags "printed…").
@@ -54,6 +55,7 @@ def score(document: EvalDocument, engine: str, prediction: str | None, error: st
         result.olmocr, result.olmocr_passed, result.olmocr_total = outcome.rate, outcome.passed, len(outcome.scored)
         return _rounded(result)
     reference = document.reference()
+    text = marks_as_in(reference, text)
     if document.scoring == "form":  # reading order of a form is ambiguous: its words as a bag
         result.bag_f1 = metrics.bag_of_words(reference, text).f1
         return _rounded(result)

@@ -147,9 +147,9 @@ def test_a_blackletter_column_goes_to_tesseracts_fraktur_model_at_its_own_resolu
     resolutions = []
     real_lines = engine._tesseract.lines
 
-    def lines(image, model, dpi):
+    def lines(image, model, dpi, detected=()):
         resolutions.append(dpi)
-        return real_lines(image, model, dpi)
+        return real_lines(image, model, dpi, detected)
 
     engine._tesseract.lines = lines
     try:
@@ -159,6 +159,28 @@ def test_a_blackletter_column_goes_to_tesseracts_fraktur_model_at_its_own_resolu
     assert result.source == "tesseract:Fraktur+frk" and resolutions == [285]
     words = strip_grounding(result.text).split()
     assert len(words) > 150 and sum(w.strip(".,;:").isalpha() for w in words) > 0.8 * len(words)
+
+
+POINTED_HEBREW = SHARED_EVAL / "hebrew" / "hebrew-nikud-genesis-1-2.png"
+
+
+@pytest.mark.skipif(not POINTED_HEBREW.exists(), reason="../shared/eval is not beside this checkout")
+def test_lines_tesseracts_layout_analysis_misses_are_read_one_by_one(engine):
+    """Fully pointed Hebrew: the vowel points fill the space between lines, and Tesseract's own layout analysis
+    finds a handful of its fifteen lines. The lines RapidOCR's detector found and Tesseract left out are read
+    one by one, so the text of every line comes back."""
+    from PIL import Image
+
+    from ocr_runner.engines.tesseract import Tesseract
+
+    if Tesseract().model_for("Hebrew") is None:
+        pytest.skip("tesseract-ocr-script-hebr is not installed (.ci/run installs it)")
+    with Image.open(POINTED_HEBREW) as full:
+        strip = full.convert("RGB").crop((0, 0, full.width, 1230))  # the first 15 lines
+    result = run(engine, encode(strip), Task.OCR)
+    assert result.source.startswith("tesseract:Hebrew")
+    lines = [ln for ln in result.text.splitlines() if sum("\u05d0" <= ch <= "\u05ea" for ch in ln) > 20]
+    assert len(lines) >= 14, result.text
 
 
 def test_a_script_is_read_with_its_model_and_its_principal_languages_where_installed():

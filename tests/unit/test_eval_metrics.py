@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ocr_runner.evaluation import metrics
-from ocr_runner.evaluation.normalize import normalize_latex, normalize_text, strip_markup, text_for_scoring
+from ocr_runner.evaluation.normalize import marks_as_in, normalize_latex, normalize_text, strip_markup, text_for_scoring
 
 pytestmark = pytest.mark.unit
 
@@ -80,3 +80,11 @@ def test_normalisers() -> None:
     assert normalize_text("  a\u00a0b\tc\n") == "a b c"
     assert strip_markup("<!-- image -->\n# Head") .strip() == "Head"
     assert text_for_scoring("- [x] done\n- item") == "done item"
+
+
+def test_marks_a_truth_left_out_are_left_out_of_the_reading() -> None:
+    pointed = "\u05d1\u05bc\u05b0\u05e8\u05b5\u05d0\u05e9\u05b4\u05c1\u05d9\u05ea"  # bereshit, with its points
+    consonants = "\u05d1\u05e8\u05d0\u05e9\u05d9\u05ea"
+    assert marks_as_in(consonants, pointed) == consonants  # a consonants-only truth
+    assert marks_as_in(pointed, pointed) == pointed  # a pointed truth keeps the reading's points
+    assert marks_as_in("Zurich", "Zu\u0308rich") == "Z\u00fcrich"  # Latin accents are letters after NFKC
