@@ -73,8 +73,8 @@ class RapidOcrEngine(Engine):
         )
 
     def warmup(self) -> None:
-        for reader in self._readers.readers:  # raises if the models cannot run
-            reader.warmup()
+        # Readers warm side by side, a core each; raises if the models cannot run.
+        list(self._pool.map(lambda reader: reader.warmup(), self._readers.readers))
 
     def _run_one(self, page: EnginePage, batch_size: int) -> EngineResult:
         import numpy as np

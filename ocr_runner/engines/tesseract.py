@@ -130,9 +130,11 @@ class Tesseract:
 
         The boxes come from the line iterator; the text from the page text, line for line, because the
         iterator gives right-to-left lines in visual order and the page text in logical (reading) order.
-        ``detected`` are the lines another detector found on the page: those Tesseract's own layout analysis
-        left out are read one by one (its analysis can lose most of a page: lines of pointed Hebrew, whose
-        vowel points fill the space between lines, come out as a handful of text lines).
+        ``detected`` are the lines another detector found on the page. When Tesseract's own layout analysis
+        left out most of them, those it left out are read one by one: its analysis can lose most of a page
+        (lines of pointed Hebrew, whose vowel points fill the space between lines, come out as a handful of
+        text lines). Where it read most of them, what it left out is mostly what it judged a picture (a map's
+        labels), and stays out.
         """
         import tesserocr
 
@@ -158,7 +160,10 @@ class Tesseract:
             found = [(logical, box, conf) for logical, (_, box, conf) in zip(page_lines, found, strict=True)]
         lines = [Line(" ".join(text.split()), float(b[0]), float(b[1]), float(b[2]), float(b[3]), conf)
                  for text, b, conf in found]
-        return lines + self._missed(image, model, dpi, [box for box in detected if not _covered(box, lines)])
+        missed = [box for box in detected if not _covered(box, lines)]
+        if len(missed) <= len(detected) / 2:
+            return lines
+        return lines + self._missed(image, model, dpi, missed)
 
     def _missed(self, image: Any, model: str, dpi: int,
                 boxes: list[tuple[float, float, float, float]]) -> list[Line]:
