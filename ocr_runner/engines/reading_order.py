@@ -41,9 +41,17 @@ def _texts(item: Any) -> list[str]:
 
 
 def is_text_column(items: list) -> bool:
-    """Lines long enough to be running text: a column of prices or table numbers is not read on its own."""
-    lengths = [len(t) for item in items for t in _texts(item)]
-    return median(lengths) >= MIN_COLUMN_CHARS if lengths else True
+    """Lines long enough to be running text: a column of prices or table numbers is not read on its own.
+
+    Judged by the line its middle character sits in, not by the middle line: a PDF's text layer gives an
+    equation's glyphs as runs of one or two characters, dozens of them beside a column of full lines."""
+    lengths = sorted(len(t) for item in items for t in _texts(item))
+    total, seen = sum(lengths), 0
+    for length in lengths:
+        seen += length
+        if seen * 2 >= total:
+            return length >= MIN_COLUMN_CHARS
+    return True
 
 
 def rows(items: list) -> list[list]:

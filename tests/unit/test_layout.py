@@ -32,6 +32,17 @@ def test_right_to_left_pages_read_the_right_column_first() -> None:
     assert [words(ln) for ln in xy_cut(left + right, min_gap=10, rtl=True)][:3] == ["ع1", "ع2", "ع3"]
 
 
+def test_an_equation_given_glyph_by_glyph_does_not_hide_its_column() -> None:
+    """A PDF text layer gives a display equation's glyphs as runs of one or two characters: a column holding
+    one is still a column of running text, read down before the next."""
+    left = column(50, [f"a{i} of the running text" for i in range(1, 4)])
+    glyphs = [Line(g, 60 + 12 * k, 195, 70 + 12 * k, 215) for k, g in enumerate("Y=X*X+Z(3)" * 2)]  # inside it
+    left += column(50, [f"a{i} of the running text" for i in range(4, 7)], top=230)
+    right = column(400, [f"b{i} of the running text" for i in range(1, 7)])
+    order = [ln.text for ln in xy_cut(left + glyphs + right, min_gap=10)]
+    assert [t.split()[0] for t in order if " " in t] == [f"a{i}" for i in range(1, 7)] + [f"b{i}" for i in range(1, 7)]
+
+
 def test_a_price_column_is_read_row_by_row_not_as_a_column() -> None:
     items = [Line(f"Item number {i} description", 50, 100 + 30 * i, 350, 120 + 30 * i) for i in range(4)]
     prices = [Line(f"{i}.50", 600, 100 + 30 * i, 650, 120 + 30 * i) for i in range(4)]
