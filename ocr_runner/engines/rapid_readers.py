@@ -118,7 +118,7 @@ class Reader:
         recogniser = self.ocr._load_rec_model()
         for width in range(REC_STEP, REC_WARM_WIDTH + 1, REC_STEP):
             recogniser.session(np.zeros((1, 3, REC_HEIGHT, width), dtype=np.float32))
-        self.layout(np.full((REC_WARM_WIDTH, REC_WARM_WIDTH, 3), 255, dtype=np.uint8))
+        self.layout(np.full((64, 64, 3), 255, dtype=np.uint8))  # it scales every page to one input size
 
     # RapidOCR keeps call options from one call to the next: these pass every one of them, every time.
     def read(self, pixels: Any, *, turn_lines: bool = False, word_boxes: bool = False) -> Any:
