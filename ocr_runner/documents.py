@@ -167,14 +167,17 @@ def _text_layer(page: object, scale: float) -> tuple[TextRun, ...]:
         if textpage.count_chars() < MIN_TEXT_LAYER_CHARS:
             return ()
         height_pt = page.get_size()[1]  # type: ignore[attr-defined]
+        rect_texts = _rect_texts(textpage)
+        # Judged on PDFium's own rectangles: a layer set glyph by glyph shows as one glyph to a rectangle.
+        texts = [text for text in (tidy(" ".join(raw.split())) for _, raw in rect_texts) if text]
+        if sum(len(text) for text in texts) < MIN_TEXT_LAYER_CHARS or judge(texts) is not None:
+            return ()
         runs = []
-        for (left, bottom, right, top), raw in _rect_texts(textpage):
+        for (left, bottom, right, top), raw in _glued(rect_texts):
             text = tidy(" ".join(raw.split()))
             if text:
                 runs.append(TextRun(text, left * scale, (height_pt - top) * scale, right * scale,
                                     (height_pt - bottom) * scale))
-        if sum(len(r.text) for r in runs) < MIN_TEXT_LAYER_CHARS or judge([r.text for r in runs]) is not None:
-            return ()
         return tuple(runs)
     finally:
         textpage.close()
@@ -216,6 +219,27 @@ def _rect_texts(textpage: Any) -> list[tuple[Rect, str]]:
             current = found
         pieces[current].append(ch)
     return [(rect, "".join(chars)) for rect, chars in zip(rects, pieces, strict=True)]
+
+
+def _glued(runs: list[tuple[Rect, str]]) -> list[tuple[Rect, str]]:
+    """Runs the text stream writes with no space between them, set side by side on one line, made one run.
+
+    PDFium starts a rectangle at every font change, so a word set in two fonts (a small-caps heading's
+    full-size initial, an italic or bold part, a footnote mark) came out as two runs, and the layout
+    joined them with a space ("S YSTEM M ODEL"). The stream itself says whether a space stood there."""
+    glued: list[tuple[Rect, str]] = []
+    for rect, text in runs:
+        if glued and text and glued[-1][1] and not text[0].isspace() and not glued[-1][1][-1].isspace():
+            (left, bottom, right, top), before = glued[-1]
+            height = min(top - bottom, rect[3] - rect[1])
+            gap = max(rect[0] - right, left - rect[2])  # either way: right-to-left runs follow to the left
+            overlap = min(top, rect[3]) - max(bottom, rect[1])
+            if height > 0 and gap < 0.3 * height and overlap > 0.5 * height:
+                glued[-1] = ((min(left, rect[0]), min(bottom, rect[1]), max(right, rect[2]), max(top, rect[3])),
+                             before + text)
+                continue
+        glued.append((rect, text))
+    return glued
 
 
 def _holds(rect: Rect, x: float, y: float) -> bool:

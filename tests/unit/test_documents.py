@@ -116,3 +116,17 @@ def test_each_character_of_the_text_layer_lands_in_exactly_one_run():
     # PDFium's stream marks a soft hyphen U+FFFE; the runs carry the layout's mark for it.
     assert Counter(layer.replace(" ", "")) == Counter("".join(stream.replace("\ufffe", "\x02").split()))
     assert sum("In FY 2009 AUSAs received" in r.text for r in page.text_layer) == 1
+
+
+def test_runs_the_stream_writes_without_a_space_are_glued_on_one_line() -> None:
+    """PDFium starts a rectangle at each font change: a small-caps heading's full-size initial, and a
+    footnote mark, are runs of their own that the stream writes with no space before the next."""
+    from ocr_runner.documents import _glued
+
+    runs = [((149.0, 297.0, 153.4, 303.8), "S"), ((154.8, 297.0, 183.4, 302.5), "YSTEM "),
+            ((186.7, 297.1, 195.2, 303.7), "M"), ((196.2, 297.0, 218.5, 302.5), "ODEL"),
+            ((60.0, 280.0, 100.0, 286.0), "below"),  # the next line: never glued to the one above
+            ((300.0, 297.0, 340.0, 303.0), "far"),  # same line, a column away
+            ((270.0, 297.0, 299.5, 303.0), "rtl")]  # right to left: the next run sits to the left
+    assert [text for _, text in _glued(runs)] == ["SYSTEM ", "MODEL", "below", "farrtl"]
+    assert _glued(runs)[0][0] == (149.0, 297.0, 183.4, 303.8)
