@@ -72,14 +72,11 @@ def parse_page_range(spec: str | None, page_count: int, field: str = "pages") ->
     return sorted(selected)
 
 
-TILED_DPI = 144.0
-
-
 def pdf_dpi(base_size: int, crop_mode: bool, page_long_side_pt: float) -> float:
-    """Render resolution: ``TILED_DPI`` for tiled reading, else just enough for the global view."""
+    """Render resolution: 144 DPI for tiled reading, else just enough for the global view."""
     if crop_mode:
-        return TILED_DPI
-    return max(72.0, min(TILED_DPI, base_size / (page_long_side_pt / 72.0)))
+        return 144.0
+    return max(72.0, min(144.0, base_size / (page_long_side_pt / 72.0)))
 
 
 def load_document(

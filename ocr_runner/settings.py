@@ -255,7 +255,8 @@ class Settings(BaseSettings):
     )
     rapidocr_workers: int = Field(
         0, ge=0, description="CPU engine: pages read at once, each by its own single-threaded reader (0: one per "
-        "core this process may use). Each reader holds its own models and page buffers: about 0.4 GB, up to 1 GB while it reads a full-page scan.",
+        "core this process may use). Each reader holds its own models, page buffers and what OpenVINO prepared "
+        "for the shapes it has run: about 0.9 GB once warmed, up to about 1.6 GB while it reads full-page scans.",
     )
     rapidocr_backend: Literal["auto", "openvino", "onnxruntime"] = Field(
         "auto", description="CPU engine: the library that runs the ONNX models (auto: OpenVINO when installed, about "

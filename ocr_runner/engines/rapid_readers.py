@@ -17,7 +17,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
-from ..documents import TILED_DPI
 from ..settings import Settings
 
 Backend = Literal["openvino", "onnxruntime"]
@@ -52,9 +51,6 @@ REC_HEIGHT = 48  # the recogniser's fixed input height
 REC_STEP = 32
 REC_WARM_WIDTH = 2048
 REC_STRIDE = 8  # input columns per output frame of the recogniser
-# The detector meets a new shape with every new page size (0.3-2 s to prepare a full page's). PDF pages are
-# rendered at TILED_DPI, so US Letter and A4 pages, either way up, arrive at four sizes: the reader is warmed at those.
-PAPER_POINTS = ((612, 792), (595, 842))
 
 
 class PaddedRecognition:
@@ -79,6 +75,37 @@ class PaddedRecognition:
         return getattr(self.session, name)
 
 
+# OpenVINO keeps what it prepared for every input shape it has run, and each page size the detector meets holds
+# 25-100 MB more; scans come in endless sizes, so a long-running reader grew without bound. After this many
+# sizes the detector is compiled afresh (about 0.3 s), which frees them.
+DET_SHAPES = 8
+
+
+class BoundedDetection:
+    """The detector's OpenVINO session (RapidOCR's), compiled afresh once it has met ``DET_SHAPES`` page sizes."""
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+        self.shapes: set[tuple[int, ...]] = set()
+
+    def __call__(self, batch: Any) -> Any:
+        shape = tuple(batch.shape)
+        if shape not in self.shapes and len(self.shapes) >= DET_SHAPES:
+            self.recompile()
+        self.shapes.add(shape)
+        return self.session(batch)
+
+    def recompile(self) -> None:
+        from openvino import Core
+
+        compiled = Core().compile_model(self.session.model, "CPU", {"INFERENCE_NUM_THREADS": "1"})
+        self.session.session = compiled.create_infer_request()  # the old request and what it held are freed
+        self.shapes.clear()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.session, name)
+
+
 class Reader:
     """One single-threaded RapidOCR pipeline with its own layout model (neither may be called from two threads
     at once: an OpenVINO model keeps one infer request)."""
@@ -100,20 +127,20 @@ class Reader:
         self.ocr = RapidOCR(params=params)
         self._layout: Any = None
         if backend_name == "openvino":
-            # RapidOCR loads its recogniser lazily; its session is the one place to round the input width.
+            # RapidOCR loads its models lazily; their sessions are the one place to shape what OpenVINO is given.
             recogniser = self.ocr._load_rec_model()
             recogniser.session = PaddedRecognition(recogniser.session)
+            detector = self.ocr._load_det_model()
+            detector.session = BoundedDetection(detector.session)
 
     def warmup(self) -> None:
-        """Run every model once, the detector at the sizes of rendered Letter and A4 pages and the recogniser at
-        every width up to ``REC_WARM_WIDTH``, so a page does not pay for OpenVINO preparing shapes it has not seen
-        (about 40 ms a recognition width, 0.4 s the layout model, 0.3-2 s a page size)."""
+        """Run every model once, the recogniser at every width up to ``REC_WARM_WIDTH``, so a page does not pay
+        for OpenVINO preparing shapes it has not seen (about 40 ms a recognition width, 0.4 s the layout model).
+
+        Each shape OpenVINO has prepared holds memory (about 7 MB a recognition width: some 450 MB for all of
+        them). The detector is not warmed: a page size holds 25-100 MB, and pages come in too many sizes."""
         import numpy as np
 
-        for width_pt, height_pt in PAPER_POINTS:
-            width, height = round(width_pt * TILED_DPI / 72), round(height_pt * TILED_DPI / 72)
-            self.detect(np.full((height, width, 3), 255, dtype=np.uint8))
-            self.detect(np.full((width, height, 3), 255, dtype=np.uint8))
         self.read(np.full((64, 64, 3), 255, dtype=np.uint8))
         recogniser = self.ocr._load_rec_model()
         for width in range(REC_STEP, REC_WARM_WIDTH + 1, REC_STEP):

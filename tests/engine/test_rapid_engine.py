@@ -232,3 +232,27 @@ def test_pages_of_a_batch_are_read_side_by_side_one_per_reader(page):
     assert [r.text for r in results] == ["\n".join(LINES)] * 2
     assert len(set(used)) == 2
 
+
+
+def test_the_detector_is_compiled_afresh_after_a_bounded_number_of_page_sizes(page):
+    """OpenVINO keeps memory for every input shape it has run: after DET_SHAPES page sizes the detector is
+    compiled afresh, and it finds the same lines as before."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from ocr_runner.engines.rapid_readers import DET_SHAPES, BoundedDetection, Reader, backend
+
+    if backend("auto") != "openvino":
+        pytest.skip("OpenVINO is not installed")
+    reader = Reader(load_settings(engine="rapidocr"), "openvino")
+    detector = reader.ocr._load_det_model().session
+    assert isinstance(detector, BoundedDetection)
+    pixels = np.asarray(Image.open(io.BytesIO(page)).convert("RGB"))
+    before = reader.detect(pixels)
+    first_request = detector.session.session
+    for k in range(DET_SHAPES):
+        reader.detect(np.full((736, 736 + 64 * (k + 1), 3), 255, dtype=np.uint8))
+    assert detector.session.session is not first_request and len(detector.shapes) <= DET_SHAPES
+    assert reader.detect(pixels) == before and len(before) == len(LINES)
