@@ -14,7 +14,8 @@ from ..images import load_image
 from ..settings import Settings
 from ..tasks import Task
 from .base import Engine, EngineHealth, EnginePage, EngineResult
-from .layout import Block, Line, to_markdown, to_text
+from .layout import Block, Line, Rect, to_markdown, to_text
+from .rapid_pages import read_page
 from .rapid_readers import Reader, ReaderPool, bounds
 from .tesseract import Tesseract, resolution
 from .torch_env import cuda_available, gpu_name
@@ -105,19 +106,21 @@ class RapidOcrEngine(Engine):
             lines, source = [Line(text, x1, y1, x2, y2) for text, x1, y1, x2, y2 in page.text_layer], "text_layer"
         else:
             original = pixels
-            pixels, output = _read_upright(reader, pixels)
-            lines, source = _lines(output), "ocr"
-            if _unread(output):  # Tesseract turns the page itself (a guess made on unread text is no guide)
-                other = self._other_script(reader, original, dpi)
-                if other is not None:
-                    (lines, source), pixels = other, original
+            reading = read_page(reader, pixels)
+            other = None
+            if reading.unread:  # Tesseract turns the page itself (a guess made on unread text is no guide)
+                other = self._other_script(original, dpi, reading.detected)
+            if other is None:
+                lines, source, pixels = _lines(reading.finish()), "ocr", reading.pixels
+            else:
+                (lines, source), pixels = other, original
         if not lines:
             return "", source
         if page.task is Task.MARKDOWN:
             return to_markdown(lines, self._regions(reader, pixels), pixels.shape[1], pixels.shape[0]), source
         return to_text(lines, pixels.shape[1]), source
 
-    def _other_script(self, reader: Reader, original: Any, dpi: int) -> tuple[list[Line], str] | None:
+    def _other_script(self, original: Any, dpi: int, detected: list[Rect]) -> tuple[list[Line], str] | None:
         """A page the recogniser barely read: if Tesseract's script detection names a script RapidOCR has no
         model for and Tesseract has one, Tesseract reads the page (as it came, at its resolution)."""
         if not self._tesseract.available():
@@ -128,7 +131,7 @@ class RapidOcrEngine(Engine):
         model = self._tesseract.model_for(self._tesseract.script(image))
         if model is None:
             return None
-        return self._tesseract.lines(image, model, dpi, reader.detect(original)), f"tesseract:{model}"
+        return self._tesseract.lines(image, model, dpi, detected), f"tesseract:{model}"
 
     def _regions(self, reader: Reader, pixels: Any) -> list[Block]:
         """Layout regions (title, text, table, figure, ...) from the reader's layout model."""
@@ -168,35 +171,6 @@ class RapidOcrEngine(Engine):
         return grounding_text(query.strip(), grid_boxes) if grid_boxes else ""
 
 
-def _read_upright(reader: Reader, pixels: Any) -> tuple[Any, Any]:
-    """OCR the page upright. When most text lines stand on end, the page is also read turned by 90 degrees,
-    the other way too unless that reading is sure (a page turned the wrong way reads upside down, unsure);
-    when the reading is unsure, also turned by 180; the most confident reading wins.
-
-    RapidOCR's per-line 180-degree classifier stays off: it flips short upright lines (numbers in
-    tables) by mistake, and a whole page upside down is better turned as a page (lines then keep
-    their order).
-    """
-    import numpy as np
-
-    output = reader.read(pixels)
-    if _mostly_vertical(output):
-        turns: tuple[int, ...] = (1, 3)
-    elif _mean_score(output) < UNSURE_SCORE:
-        turns = (2,)
-    else:
-        return pixels, output
-    best = (_confidence(output), pixels, output)
-    for turn in turns:
-        turned = np.ascontiguousarray(np.rot90(pixels, turn))
-        candidate = reader.read(turned)
-        if _confidence(candidate) > best[0]:
-            best = (_confidence(candidate), turned, candidate)
-            if _mean_score(candidate) >= UNSURE_SCORE and not _mostly_vertical(candidate):
-                break
-    return best[1], best[2]
-
-
 def _lines(output: Any) -> list[Line]:
     if output.boxes is None or not output.txts:
         return []
@@ -215,58 +189,6 @@ def _iou(a: Block, b: Block) -> float:
         return 0.0
     inter = w * h
     return inter / ((a.x2 - a.x1) * (a.y2 - a.y1) + (b.x2 - b.x1) * (b.y2 - b.y1) - inter)
-
-
-def _mostly_vertical(output: Any) -> bool:
-    """Most detected lines taller than wide: the page is probably turned by 90 degrees."""
-    if output.boxes is None or len(output.boxes) == 0:
-        return False
-    tall = 0
-    for box in output.boxes:
-        x1, y1, x2, y2 = bounds(box)
-        tall += (y2 - y1) > 1.5 * (x2 - x1)
-    return tall > len(output.boxes) / 2
-
-
-UNSURE_SCORE = 0.8  # mean recognition confidence under which a page may be upside down
-FEW_CHARS = 40  # a page with less text than this is checked for another script too (OSD on it is quick)
-# Mean confidence under which the page's script is checked: PP-OCRv6 reads Latin print at 0.95-1.0, and
-# guesses at scripts it lacks (blackletter, Kannada) with 0.75-0.935. A check on a Latin page costs about a
-# second of script detection and changes nothing: detection on unscaled glyphs names Latin surely.
-SCRIPT_CHECK_SCORE = 0.95
-READ_SHARE = 0.4  # recognised characters per expected character under which a page was not really read
-
-
-def _unread(output: Any) -> bool:
-    """Text was not found or not read: almost no characters on the page, few confident characters for the
-    size of the boxes (a script the recogniser has no model for gives empty or low-confidence strings), or an
-    unsure reading overall.
-
-    A line box of width w and height h holds about w / (0.6 h) characters of Latin type (CJK: fewer,
-    wider ones, still well above the bar)."""
-    if output.boxes is None or len(output.boxes) == 0 or not output.txts:
-        return True  # nothing found at all: a blank page, or a script the detector does not see as text
-    if sum(len(t.strip()) for t in output.txts) < FEW_CHARS:
-        return True
-    expected, got = 0.0, 0
-    for box, text, score in zip(output.boxes, output.txts or [""] * len(output.boxes),
-                                output.scores or [0.0] * len(output.boxes)):
-        x1, y1, x2, y2 = bounds(box)
-        expected += max(x2 - x1, 1.0) / (0.6 * max(min(y2 - y1, x2 - x1), 1.0))
-        got += len((text or "").strip()) if float(score) >= 0.5 else 0
-    return got < READ_SHARE * expected or _mean_score(output) < SCRIPT_CHECK_SCORE
-
-
-def _mean_score(output: Any) -> float:
-    if output.boxes is None or not output.txts:
-        return 1.0
-    return float(sum(float(s) for s in output.scores) / len(output.scores))
-
-
-def _confidence(output: Any) -> float:
-    if output.boxes is None or not output.txts:
-        return 0.0
-    return float(sum(len(t) * float(s) for t, s in zip(output.txts, output.scores)))
 
 
 def _normalise(text: str) -> str:

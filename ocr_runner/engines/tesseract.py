@@ -19,7 +19,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from .layout import Line
+from .layout import Line, Rect
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,6 @@ SCRIPT_LANGUAGES = {"Fraktur": "frk", "Arabic": "ara", "Hebrew": "heb", "Devanag
 DEFAULT_DPI = 300
 MIN_DPI = 70  # a stated resolution under Tesseract's own floor is a placeholder (72 dpi screenshots pass)
 LINE_PAD = 4  # pixels around a detector's line box read on its own
-Box = tuple[float, float, float, float]  # x1, y1, x2, y2 in pixels
 
 
 def resolution(info: dict[str, Any]) -> int:
@@ -126,7 +125,7 @@ class Tesseract:
         return f"{model}+{language}" if language in self.models else model
 
     def lines(self, image: Any, model: str, dpi: int,
-              detected: Sequence[Box] = ()) -> list[Line]:
+              detected: Sequence[Rect] = ()) -> list[Line]:
         """Text lines with their boxes (pixels of ``image``) and confidences, for the layout step to order.
 
         The boxes come from the line iterator; the text from the page text, line for line, because the
@@ -167,7 +166,7 @@ class Tesseract:
         return lines + self._missed(image, model, dpi, missed)
 
     def _missed(self, image: Any, model: str, dpi: int,
-                boxes: list[Box]) -> list[Line]:
+                boxes: list[Rect]) -> list[Line]:
         """Each box read as a single line of text. Only boxes lying flat: on a page Tesseract turned itself,
         the detector's boxes stand on end and read as nothing useful."""
         import tesserocr
@@ -187,7 +186,7 @@ class Tesseract:
         return read
 
 
-def _covered(box: Box, lines: list[Line]) -> bool:
+def _covered(box: Rect, lines: list[Line]) -> bool:
     """A detected line box is covered when the lines Tesseract read across its vertical middle span at least half
     of its width (together: one detected box may run across a gutter Tesseract saw)."""
     x1, y1, x2, y2 = box

@@ -222,12 +222,12 @@ def test_pages_of_a_batch_are_read_side_by_side_one_per_reader(page):
     used = []
     for reader in engine._readers.readers:
 
-        def reading(pixels, *args, _real=reader.ocr, _reader=reader, **kwargs):
+        def finding(pixels, _real=reader.find, _reader=reader):
             used.append(id(_reader))
             both_in.wait()
-            return _real(pixels, *args, **kwargs)
+            return _real(pixels)
 
-        reader.ocr = reading
+        reader.find = finding
     results = engine.run_batch([EnginePage(image=page, task=Task.OCR, prompt=build_prompt(Task.OCR))] * 2)
     assert [r.text for r in results] == ["\n".join(LINES)] * 2
     assert len(set(used)) == 2
@@ -256,3 +256,32 @@ def test_the_detector_is_compiled_afresh_after_a_bounded_number_of_page_sizes(pa
         reader.detect(np.full((736, 736 + 64 * (k + 1), 3), 255, dtype=np.uint8))
     assert detector.session.session is not first_request and len(detector.shapes) <= DET_SHAPES
     assert reader.detect(pixels) == before and len(before) == len(LINES)
+
+
+def test_the_recogniser_pads_lines_and_its_alphabetic_head_reads_latin_as_the_full_one(page):
+    """Lines run padded to a multiple of REC_STEP columns, and the frames of the padding are cut; the alphabetic
+    head (CJK rows of the output layer left out) reads a Latin line as the full head does."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from ocr_runner.engines.rapid_readers import ALL, ALPHABETIC, REC_STEP, REC_STRIDE, Reader, Recognition, backend
+
+    if backend("auto") != "openvino":
+        pytest.skip("OpenVINO is not installed")
+    reader = Reader(load_settings(engine="rapidocr"), "openvino")
+    recognition = reader.ocr._load_rec_model().session
+    assert isinstance(recognition, Recognition)
+    characters = reader.ocr._load_rec_model().postprocess_op.character
+    assert 0 < len(recognition.kept) < len(characters) / 4 and recognition.kept[0] == 0
+    line = np.ones((1, 3, 48, 100), dtype=np.float32)
+    assert 100 % REC_STEP and recognition(line).shape == (1, -(-100 // REC_STRIDE), len(characters))
+    recognition.head = ALPHABETIC
+    assert recognition(line).shape == (1, 13, len(recognition.kept))
+    found = reader.find(np.asarray(Image.open(io.BytesIO(page)).convert("RGB")))
+    assert found is not None and len(found) == len(LINES)
+    full = reader.recognise_crops(found.crops, ALL)
+    alphabetic = reader.recognise_crops(found.crops, ALPHABETIC)
+    assert full[0] == alphabetic[0] == LINES
+    assert all(a >= f - 1e-3 for a, f in zip(alphabetic[1], full[1], strict=True))  # fewer classes share the mass

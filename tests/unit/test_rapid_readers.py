@@ -1,38 +1,38 @@
-"""The CPU engine's recogniser input: widths rounded up so OpenVINO meets few shapes."""
+"""The CPU engine's readers: the detector's input, the recogniser's two output heads."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from ocr_runner.engines.rapid_readers import REC_STEP, REC_STRIDE, PaddedRecognition
+from ocr_runner.engines.rapid_readers import ALL, ALPHABETIC, HeadDecoding, is_cjk
 
 pytestmark = pytest.mark.unit
 
 
-class Session:
-    """A stand-in recogniser: one output frame per REC_STRIDE input columns, as PP-OCR's has."""
-
-    def __init__(self) -> None:
-        self.seen: list[tuple[int, ...]] = []
-        self.characters = ["a", "b"]
-
-    def __call__(self, batch: np.ndarray) -> np.ndarray:
-        self.seen.append(batch.shape)
-        self.last = batch
-        return np.arange(batch.shape[3] // REC_STRIDE, dtype=np.float32).reshape(1, -1, 1)
+def test_cjk_characters_are_told_from_alphabetic_ones() -> None:
+    assert all(is_cjk(c) for c in "中文字かなカナ한글，。、ｱ")
+    assert not any(is_cjk(c) for c in "aZé—–ßΩЖ١٢3€→①")
 
 
-def test_a_line_is_padded_to_the_next_step_and_its_padding_frames_are_cut() -> None:
-    session = Session()
-    padded = PaddedRecognition(session)
-    line = np.ones((1, 3, 48, 100), dtype=np.float32)
-    out = padded(line)
-    assert session.seen == [(1, 3, 48, 128)] and 128 % REC_STEP == 0
-    assert (session.last[..., :100] == 1).all() and (session.last[..., 100:] == 0).all()  # zeros, as RapidOCR pads
-    assert out.shape == (1, 13, 1)  # the line's own 100 columns: 13 frames, not the padded input's 16
-    assert padded(np.ones((1, 3, 48, 64), dtype=np.float32)).shape == (1, 8, 1) and session.seen[-1][3] == 64
-    assert padded.characters == ["a", "b"]  # the rest of the session's interface passes through
+def test_the_alphabetic_heads_classes_are_mapped_back_before_decoding() -> None:
+    """RapidOCR's CTC decoding gets indices into the full character list, whichever head scored the frames."""
+    from types import SimpleNamespace
+
+    seen = {}
+
+    def decode(index, prob, *args, **kwargs):
+        seen["index"], seen["prob"] = index.tolist(), prob.tolist()
+        return [("", 0.0)], [None]
+
+    recognition = SimpleNamespace(head=ALPHABETIC, kept=np.array([0, 5, 9]))
+    decoding = HeadDecoding(SimpleNamespace(decode=decode), recognition)
+    frames = np.array([[[0.1, 0.2, 0.7], [0.6, 0.3, 0.1]]], dtype=np.float32)  # head classes: blank, 5, 9
+    decoding(frames)
+    assert seen["index"] == [[9, 0]] and np.allclose(seen["prob"], [[0.7, 0.6]])
+    recognition.head = ALL
+    decoding(frames)
+    assert seen["index"] == [[2, 0]]
 
 
 def test_detector_input_matches_rapidocr_preprocessing() -> None:
