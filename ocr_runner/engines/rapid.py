@@ -15,7 +15,7 @@ from ..settings import Settings
 from ..tasks import Task
 from .base import Engine, EngineHealth, EnginePage, EngineResult
 from .layout import Block, Line, Rect, to_markdown, to_text
-from .rapid_pages import read_page
+from .rapid_pages import longest, read_page
 from .rapid_readers import Reader, ReaderPool, bounds
 from .tesseract import Tesseract, resolution
 from .torch_env import cuda_available, gpu_name
@@ -128,7 +128,7 @@ class RapidOcrEngine(Engine):
         from PIL import Image
 
         image = Image.fromarray(original)
-        model = self._tesseract.model_for(self._tesseract.script(image))
+        model = self._tesseract.model_for(self._tesseract.script(image, longest(detected)))
         if model is None:
             return None
         return self._tesseract.lines(image, model, dpi, detected), f"tesseract:{model}"

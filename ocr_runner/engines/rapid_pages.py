@@ -14,7 +14,8 @@ from types import SimpleNamespace
 from typing import Any
 
 from .layout import Rect
-from .rapid_readers import ALL, ALPHABETIC, Found, Reader, bounds, is_cjk
+from .rapid_models import ALL, ALPHABETIC, is_cjk
+from .rapid_readers import Found, Reader, bounds
 
 SAMPLE = 8  # lines recognised to judge a page before the rest is read
 UNSURE_SCORE = 0.8  # mean recognition confidence under which a page may be upside down
@@ -74,10 +75,17 @@ def read_page(reader: Reader, pixels: Any) -> PageReading:
 
 
 def _sample(found: Found) -> list[int]:
-    """The page's longest lines (most characters: long side over short side), in page order."""
-    boxes = found.boxes()
-    ranked = sorted(range(len(found)), key=lambda i: -_length(boxes[i]))
-    return sorted(ranked[:SAMPLE])
+    """The indices of the page's ``SAMPLE`` longest lines (see ``longest``), in page order."""
+    return sorted(_longest(found.boxes()))
+
+
+def longest(boxes: list[Rect]) -> list[Rect]:
+    """The ``SAMPLE`` longest lines: those holding the most characters (long side over short side)."""
+    return [boxes[i] for i in _longest(boxes)]
+
+
+def _longest(boxes: list[Rect]) -> list[int]:
+    return sorted(range(len(boxes)), key=lambda i: -_length(boxes[i]))[:SAMPLE]
 
 
 def _length(box: Rect) -> float:

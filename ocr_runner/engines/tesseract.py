@@ -98,10 +98,16 @@ class Tesseract:
             self._apis[key] = tesserocr.PyTessBaseAPI(path=self.path, lang=model, psm=psm)
         return self._apis[key]
 
-    def script(self, image: Any) -> str | None:
-        """The page's script as Tesseract's OSD names it ("Arabic", "Latin", ...), or None if unsure."""
+    def script(self, image: Any, lines: Sequence[Rect] = ()) -> str | None:
+        """The page's script as Tesseract's OSD names it ("Arabic", "Latin", ...), or None if unsure.
+
+        Given ``lines`` (boxes of the page's text lines), OSD sees only those, stacked: half the time of the whole
+        page, and no picture or table rules to mistake for glyphs (on the evaluation pages, three Latin pages
+        whole read as Fraktur, Cyrillic or Greek, none did as lines)."""
         import tesserocr
 
+        if lines:
+            image = _stacked(image, lines)
         scale = OSD_SIDE / max(image.size)
         if scale < 1:
             image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))))
@@ -184,6 +190,21 @@ class Tesseract:
                 if text:
                     read.append(Line(text, x1, y1, x2, y2, api.MeanTextConf() / 100.0))
         return read
+
+
+def _stacked(image: Any, lines: Sequence[Rect]) -> Any:
+    """The lines cut from the page (``LINE_PAD`` pixels around each) and stacked top to bottom on white."""
+    from PIL import Image
+
+    crops = [image.crop((max(0, int(x1) - LINE_PAD), max(0, int(y1) - LINE_PAD),
+                         min(image.width, int(x2) + LINE_PAD), min(image.height, int(y2) + LINE_PAD)))
+             for x1, y1, x2, y2 in sorted(lines, key=lambda box: (box[1], box[0]))]
+    stacked = Image.new("RGB", (max(c.width for c in crops), sum(c.height for c in crops)), "white")
+    top = 0
+    for crop in crops:
+        stacked.paste(crop, (0, top))
+        top += crop.height
+    return stacked
 
 
 def _covered(box: Rect, lines: list[Line]) -> bool:

@@ -242,7 +242,8 @@ def test_the_detector_is_compiled_afresh_after_a_bounded_number_of_page_sizes(pa
     import numpy as np
     from PIL import Image
 
-    from ocr_runner.engines.rapid_readers import DET_SHAPES, BoundedDetection, Reader, backend
+    from ocr_runner.engines.rapid_models import DET_SHAPES, BoundedDetection
+    from ocr_runner.engines.rapid_readers import Reader, backend
 
     if backend("auto") != "openvino":
         pytest.skip("OpenVINO is not installed")
@@ -250,12 +251,12 @@ def test_the_detector_is_compiled_afresh_after_a_bounded_number_of_page_sizes(pa
     detector = reader.ocr._load_det_model().session
     assert isinstance(detector, BoundedDetection)
     pixels = np.asarray(Image.open(io.BytesIO(page)).convert("RGB"))
-    before = reader.detect(pixels)
+    before = reader.find(pixels).boxes()
     first_request = detector.session.session
     for k in range(DET_SHAPES):
-        reader.detect(np.full((736, 736 + 64 * (k + 1), 3), 255, dtype=np.uint8))
+        reader.find(np.full((736, 736 + 64 * (k + 1), 3), 255, dtype=np.uint8))
     assert detector.session.session is not first_request and len(detector.shapes) <= DET_SHAPES
-    assert reader.detect(pixels) == before and len(before) == len(LINES)
+    assert reader.find(pixels).boxes() == before and len(before) == len(LINES)
 
 
 def test_the_recogniser_pads_lines_and_its_alphabetic_head_reads_latin_as_the_full_one(page):
@@ -266,7 +267,8 @@ def test_the_recogniser_pads_lines_and_its_alphabetic_head_reads_latin_as_the_fu
     import numpy as np
     from PIL import Image
 
-    from ocr_runner.engines.rapid_readers import ALL, ALPHABETIC, REC_STEP, REC_STRIDE, Reader, Recognition, backend
+    from ocr_runner.engines.rapid_models import ALL, ALPHABETIC, REC_STEP, REC_STRIDE, Recognition
+    from ocr_runner.engines.rapid_readers import Reader, backend
 
     if backend("auto") != "openvino":
         pytest.skip("OpenVINO is not installed")
@@ -285,3 +287,21 @@ def test_the_recogniser_pads_lines_and_its_alphabetic_head_reads_latin_as_the_fu
     alphabetic = reader.recognise_crops(found.crops, ALPHABETIC)
     assert full[0] == alphabetic[0] == LINES
     assert all(a >= f - 1e-3 for a, f in zip(alphabetic[1], full[1], strict=True))  # fewer classes share the mass
+
+
+CJK_FONT = __import__("pathlib").Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
+
+
+def test_a_chinese_line_on_an_english_page_keeps_its_characters(engine):
+    """The page's longest lines are English, so the rest is read with the alphabetic head; the Chinese line it
+    reads unsure is read again with every character."""
+    from PIL import ImageDraw, ImageFont
+
+    if not CJK_FONT.exists():
+        pytest.fail(f"{CJK_FONT} is missing (.ci/run installs fonts-wqy-microhei)")
+    english = [f"Line {n} of the quarterly report for the northern region" for n in range(1, 11)]
+    image = render_page(english, size=(1400, 900), font_size=30)
+    ImageDraw.Draw(image).text((30, 30 + 11 * 54), "北京市海淀区", fill="black", font=ImageFont.truetype(str(CJK_FONT), 30))
+    text = run(engine, encode(image), Task.OCR).text
+    assert "北京市海淀区" in text
+    assert all(line in text for line in english)

@@ -1,11 +1,11 @@
-"""The CPU engine's readers: the detector's input, the recogniser's two output heads."""
+"""How the CPU engine runs its models: the detector's input, the recogniser's two output heads."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from ocr_runner.engines.rapid_readers import ALL, ALPHABETIC, HeadDecoding, is_cjk
+from ocr_runner.engines.rapid_models import ALL, ALPHABETIC, HeadDecoding, is_cjk
 
 pytestmark = pytest.mark.unit
 
@@ -40,7 +40,7 @@ def test_detector_input_matches_rapidocr_preprocessing() -> None:
 
     from rapidocr.ch_ppocr_det.utils import DetPreProcess
 
-    from ocr_runner.engines.rapid_readers import DetectorInput
+    from ocr_runner.engines.rapid_models import DetectorInput
 
     detector = SimpleNamespace(limit_side_len=736, limit_type="min", mean=[0.485, 0.456, 0.406],
                                std=[0.229, 0.224, 0.225])
