@@ -63,11 +63,9 @@ def read_page(reader: Reader, pixels: Any) -> PageReading:
     reader.recognise(found, sample)
     turn = _turn(reader, found, sample, detected)
     if turn:
-        turned = np.ascontiguousarray(np.rot90(pixels, turn))
-        again = reader.find(turned)
-        if again is not None:
-            pixels, found, sample = turned, again, _sample(again)
-            reader.recognise(found, sample)
+        found = reader.turned(found, turn)
+        pixels, sample = found.original, _sample(found)
+        reader.recognise(found, sample)
     if _unread(_sampled(found, sample)):
         return PageReading(reader, pixels, found, detected, unread=True)
     output = _finish(reader, found)

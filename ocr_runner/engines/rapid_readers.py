@@ -155,6 +155,29 @@ class Reader:
             return None
         return Found(original, record, detection, crops)
 
+    def turned(self, found: Found, turns: int) -> Found:
+        """The same lines on the page turned by ``turns`` quarter turns anticlockwise (as ``np.rot90``), not
+        detected again: their boxes are turned with the page and cut from it afresh, none of them read yet."""
+        import numpy as np
+        from rapidocr.ch_ppocr_det import TextDetOutput
+        from rapidocr.utils.process_img import apply_vertical_padding, map_boxes_to_original
+
+        height, width = found.original.shape[:2]
+        original = np.ascontiguousarray(np.rot90(found.original, turns))
+        image, record = self.ocr.preprocess_img(original)
+        image, record = apply_vertical_padding(image, record, self.ocr.width_height_ratio, self.ocr.min_height)
+        points = map_boxes_to_original(found.detection.boxes.astype(np.float64), found.record, height, width)
+        x, y = points[..., 0].copy(), points[..., 1].copy()
+        for _ in range(turns % 4):  # a quarter turn anticlockwise: (x, y) -> (y, width - x)
+            x, y, width, height = y, width - x, height, width
+        # Corners stay in order (top-left first, clockwise) once they are rolled with the page.
+        points = np.roll(np.stack([x, y], axis=-1), -turns, axis=1)
+        points[..., 0] = points[..., 0] / record["preprocess"]["ratio_w"] + record["padding_1"]["left"]
+        points[..., 1] = points[..., 1] / record["preprocess"]["ratio_h"] + record["padding_1"]["top"]
+        points = points.astype(np.float32)
+        crops = self.ocr.crop_text_regions(image, points)
+        return Found(original, record, TextDetOutput(image, points, found.detection.scores), crops)
+
     def recognise(self, found: Found, indices: Sequence[int], head: Head = ALL) -> None:
         """Recognise these of the page's lines (with this output head where the recogniser has two)."""
         texts, scores = self.recognise_crops([found.crops[i] for i in indices], head)

@@ -305,3 +305,22 @@ def test_a_chinese_line_on_an_english_page_keeps_its_characters(engine):
     text = run(engine, encode(image), Task.OCR).text
     assert "北京市海淀区" in text
     assert all(line in text for line in english)
+
+
+@pytest.mark.parametrize("turns", [1, 2, 3])
+def test_lines_turned_with_the_page_are_where_the_detector_finds_them_on_the_turned_page(turns):
+    """A page turned upright is not detected again: its boxes are turned with it and the lines cut afresh."""
+    import numpy as np
+
+    from ocr_runner.engines.rapid_readers import Reader, backend
+
+    reader = Reader(load_settings(engine="rapidocr"), backend("auto"))
+    pixels = np.asarray(render_page(LINES, size=(1000, 700)).rotate(90, expand=True))
+    turned = reader.turned(reader.find(pixels), turns)
+    detected = reader.find(np.ascontiguousarray(np.rot90(pixels, turns)))
+    assert turned.original.shape == detected.original.shape and len(turned) == len(detected) == len(LINES)
+    for mine in turned.boxes():  # each turned box lies within a few pixels of one the detector found
+        assert min(max(abs(a - b) for a, b in zip(mine, theirs, strict=True)) for theirs in detected.boxes()) <= 6
+    if turns == 3:  # upright: the lines cut from the turned page read as the page says
+        reader.recognise(turned, range(len(turned)))
+        assert sorted(reader.output(turned).txts) == sorted(LINES)
