@@ -128,10 +128,11 @@ class RapidOcrEngine(Engine):
         from PIL import Image
 
         image = Image.fromarray(original)
-        model = self._tesseract.model_for(self._tesseract.script(image, longest(detected)))
+        script = self._tesseract.script(image, longest(detected))
+        model = self._tesseract.model_for(script.name)
         if model is None:
             return None
-        return self._tesseract.lines(image, model, dpi, detected), f"tesseract:{model}"
+        return self._tesseract.lines(image, model, dpi, detected, script.upright), f"tesseract:{model}"
 
     def _regions(self, reader: Reader, pixels: Any) -> list[Block]:
         """Layout regions (title, text, table, figure, ...) from the reader's layout model."""

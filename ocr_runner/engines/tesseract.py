@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,14 @@ SCRIPT_LANGUAGES = {"Fraktur": "frk", "Arabic": "ara", "Hebrew": "heb", "Devanag
 DEFAULT_DPI = 300
 MIN_DPI = 70  # a stated resolution under Tesseract's own floor is a placeholder (72 dpi screenshots pass)
 LINE_PAD = 4  # pixels around a detector's line box read on its own
+
+
+@dataclass(frozen=True)
+class Script:
+    """What Tesseract's orientation and script detection found."""
+
+    name: str | None  # "Arabic", "Latin", ... (None: unsure)
+    upright: bool  # the page is not turned
 
 
 def resolution(info: dict[str, Any]) -> int:
@@ -98,8 +107,9 @@ class Tesseract:
             self._apis[key] = tesserocr.PyTessBaseAPI(path=self.path, lang=model, psm=psm)
         return self._apis[key]
 
-    def script(self, image: Any, lines: Sequence[Rect] = ()) -> str | None:
-        """The page's script as Tesseract's OSD names it ("Arabic", "Latin", ...), or None if unsure.
+    def script(self, image: Any, lines: Sequence[Rect] = ()) -> Script:
+        """The page's script as Tesseract's OSD names it ("Arabic", "Latin", ...; None if unsure), and whether
+        the page stands upright.
 
         Given ``lines`` (boxes of the page's text lines), OSD sees only those, stacked: half the time of the whole
         page, and no picture or table rules to mistake for glyphs (on the evaluation pages, three Latin pages
@@ -115,9 +125,10 @@ class Tesseract:
             api = self._api("osd", tesserocr.PSM.OSD_ONLY)
             api.SetImage(image)
             found = api.DetectOrientationScript()
-        if not found or not found.get("script_name"):
-            return None
-        return str(found["script_name"])
+        if not found:
+            return Script(None, upright=False)
+        return Script(str(found["script_name"]) if found.get("script_name") else None,
+                      upright=found.get("orient_deg") == 0)
 
     def model_for(self, script: str | None) -> str | None:
         """The installed models for a script RapidOCR cannot read ("Fraktur+frk": the script's model and its
@@ -130,13 +141,14 @@ class Tesseract:
         language = SCRIPT_LANGUAGES.get(model)
         return f"{model}+{language}" if language in self.models else model
 
-    def lines(self, image: Any, model: str, dpi: int,
-              detected: Sequence[Rect] = ()) -> list[Line]:
+    def lines(self, image: Any, model: str, dpi: int, detected: Sequence[Rect] = (),
+              upright: bool = False) -> list[Line]:
         """Text lines with their boxes (pixels of ``image``) and confidences, for the layout step to order.
 
         The boxes come from the line iterator; the text from the page text, line for line, because the
         iterator gives right-to-left lines in visual order and the page text in logical (reading) order.
-        ``detected`` are the lines another detector found on the page. When Tesseract's own layout analysis
+        A page not known to be ``upright`` is turned by Tesseract's own orientation detection first (some 0.3-0.5 s
+        a page). ``detected`` are the lines another detector found on the page. When Tesseract's own layout analysis
         left out most of them, those it left out are read one by one: its analysis can lose most of a page
         (lines of pointed Hebrew, whose vowel points fill the space between lines, come out as a handful of
         text lines). Where it read most of them, what it left out is mostly what it judged a picture (a map's
@@ -147,7 +159,7 @@ class Tesseract:
         level = tesserocr.RIL.TEXTLINE
         found: list[tuple[str, tuple[int, int, int, int], float]] = []
         with self._lock:
-            api = self._api(model, tesserocr.PSM.AUTO_OSD)
+            api = self._api(model, tesserocr.PSM.AUTO if upright else tesserocr.PSM.AUTO_OSD)
             api.SetImage(image)
             api.SetSourceResolution(dpi)
             api.Recognize()

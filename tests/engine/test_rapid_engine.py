@@ -112,8 +112,10 @@ KANNADA = SHARED_EVAL / "kannada_mile" / "Kan_035_P029.png"
 
 @pytest.mark.skipif(not KANNADA.exists(), reason="../shared/eval is not beside this checkout")
 def test_a_script_the_recogniser_cannot_read_goes_to_tesseract(engine):
-    """A strip of a Kannada book page: RapidOCR has no Kannada model; script detection sends it to Tesseract."""
+    """A strip of a Kannada book page: RapidOCR has no Kannada model; script detection sends it to Tesseract,
+    which reads it the same when it came turned by a quarter."""
     from PIL import Image
+    from rapidfuzz.distance import Levenshtein
 
     from ocr_runner.engines.tesseract import Tesseract
 
@@ -125,6 +127,9 @@ def test_a_script_the_recogniser_cannot_read_goes_to_tesseract(engine):
     assert result.source == "tesseract:Kannada+kan"
     kannada = sum("\u0c80" <= ch <= "\u0cff" for ch in result.text)
     assert kannada > 0.6 * sum(ch.isalpha() for ch in result.text), result.text
+    turned = run(engine, encode(strip.rotate(90, expand=True)), Task.OCR)
+    assert turned.source == result.source
+    assert Levenshtein.normalized_distance(turned.text, result.text) < 0.05, turned.text
 
 
 BLACKLETTER = SHARED_EVAL / "nzz" / "nzz_19330203_0_0_a1_p1_1.jpg"
@@ -147,9 +152,9 @@ def test_a_blackletter_column_goes_to_tesseracts_fraktur_model_at_its_own_resolu
     resolutions = []
     real_lines = engine._tesseract.lines
 
-    def lines(image, model, dpi, detected=()):
+    def lines(image, model, dpi, *args):
         resolutions.append(dpi)
-        return real_lines(image, model, dpi, detected)
+        return real_lines(image, model, dpi, *args)
 
     engine._tesseract.lines = lines
     try:
