@@ -42,8 +42,9 @@ def is_cjk(character: str) -> bool:
 
 class Recognition:
     """The recogniser, run by OpenVINO as two models: its body (image to per-frame features) and an output head
-    (features to character probabilities), all 18,710 characters or the alphabetic ones (``head`` picks; see
-    ``ALPHABETIC``). RapidOCR's session stays for its interface (the character list).
+    (features to each frame's likeliest character and its probability) over all 18,710 characters or the
+    alphabetic ones (``head`` picks; see ``ALPHABETIC``). RapidOCR's session stays for its interface (the
+    character list).
 
     Inputs are padded on the right to a multiple of ``REC_STEP`` columns, with zeros as RapidOCR pads a batch to
     its widest line; the frames that adds are cut before the head, so that word positions (the locate task) are
@@ -57,19 +58,26 @@ class Recognition:
         # Output classes the alphabetic head keeps, as indices into the full list (CTC's blank is class 0).
         self.kept = np.array([i for i, c in enumerate(characters) if i == 0 or not is_cjk(c)], dtype=np.int64)
         body, heads = _split(session.model, {ALL: None, ALPHABETIC: self.kept})
+        # Inputs are handed to OpenVINO as they are (its input conversion costs 0.1 ms a call, two calls a line).
         self._body = body.create_infer_request()
         self._heads = {name: head.create_infer_request() for name, head in heads.items()}
 
     def __call__(self, batch: Any) -> Any:
+        """(batch, frames, 2): each frame's likeliest class (an index into the head's classes) and its
+        probability, as float32: [..., 0] the probability, [..., 1] the index."""
         import numpy as np
+        import openvino as ov
 
         width = batch.shape[3]
         padded = -(-width // REC_STEP) * REC_STEP
         if padded != width:
             batch = np.pad(batch, ((0, 0), (0, 0), (0, 0), (0, padded - width)))
-        self._body.infer([batch])
+        self._body.set_input_tensor(ov.Tensor(np.ascontiguousarray(batch, dtype=np.float32), shared_memory=True))
+        self._body.infer()
         head = self._heads[self.head]
-        head.infer([self._body.get_output_tensor().data[:, : -(-width // REC_STRIDE)]])
+        features = self._body.get_output_tensor().data[:, : -(-width // REC_STRIDE)]
+        head.set_input_tensor(ov.Tensor(np.ascontiguousarray(features), shared_memory=True))
+        head.infer()
         return head.get_output_tensor().data
 
     def __getattr__(self, name: str) -> Any:  # the character list and the rest of RapidOCR's session interface
@@ -77,9 +85,10 @@ class Recognition:
 
 
 def _split(model: Any, heads: dict[Head, Any]) -> tuple[Any, dict[Head, Any]]:
-    """The recogniser compiled as its body and one output head (MatMul, Add, Softmax) per entry of ``heads``,
-    each keeping the given rows of the output layer (None: all). One body serves both heads: OpenVINO holds
-    some 7 MB a recognition width a model, and a head a fraction of that."""
+    """The recogniser compiled as its body and one output head per entry of ``heads``: its output layer
+    (MatMul, Add) with the given rows (None: all), then each frame's likeliest class and that class's softmax
+    probability, computed in the graph (no frames-by-classes array handed back to be searched again). One body
+    serves both heads: OpenVINO holds some 7 MB a recognition width a model, and a head a fraction of that."""
     import numpy as np
     import openvino as ov
     import openvino.opset13 as ops
@@ -101,20 +110,27 @@ def _split(model: Any, heads: dict[Head, Any]) -> tuple[Any, dict[Head, Any]]:
         frames = ops.parameter([-1, -1, weights.shape[0]], np.float32, name="features")
         logits = ops.add(ops.matmul(frames, ops.constant(np.ascontiguousarray(weights[:, rows])), False, False),
                          ops.constant(np.ascontiguousarray(offsets[rows])))
-        compiled[name] = core.compile_model(ov.Model([ops.softmax(logits, -1)], [frames], name), "CPU", config)
+        best = ops.topk(logits, ops.constant(np.int64(1)), axis=-1, mode="max", sort="none",
+                        index_element_type="i32")
+        # softmax of the best class: 1 / sum(exp(logit - best logit))
+        total = ops.reduce_sum(ops.exp(ops.subtract(logits, best.output(0))), ops.constant(np.int64(-1)), True)
+        both = ops.concat([ops.divide(ops.constant(np.float32(1.0)), total), ops.convert(best.output(1), "f32")], -1)
+        compiled[name] = core.compile_model(ov.Model([both], [frames], name), "CPU", config)
     return body, compiled
 
 
 class HeadDecoding:
-    """RapidOCR's CTC decoding of a recogniser output, whichever head produced it: the alphabetic head's class
-    indices are mapped back to the full character list first."""
+    """RapidOCR's CTC decoding of a ``Recognition`` output (each frame's best class and its probability),
+    whichever head produced it: the alphabetic head's class indices are mapped back to the full list first."""
 
     def __init__(self, decoding: Any, recognition: Recognition) -> None:
         self.decoding = decoding
         self.recognition = recognition
 
     def __call__(self, preds: Any, return_word_box: bool = False, **kwargs: Any) -> Any:
-        index, prob = preds.argmax(axis=2), preds.max(axis=2)
+        import numpy as np
+
+        prob, index = preds[..., 0], preds[..., 1].astype(np.int64)
         if self.recognition.head == ALPHABETIC:
             index = self.recognition.kept[index]
         return self.decoding.decode(index, prob, return_word_box, kwargs.get("wh_ratio_list", (1.0,)),

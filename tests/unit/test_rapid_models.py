@@ -27,7 +27,7 @@ def test_the_alphabetic_heads_classes_are_mapped_back_before_decoding() -> None:
 
     recognition = SimpleNamespace(head=ALPHABETIC, kept=np.array([0, 5, 9]))
     decoding = HeadDecoding(SimpleNamespace(decode=decode), recognition)
-    frames = np.array([[[0.1, 0.2, 0.7], [0.6, 0.3, 0.1]]], dtype=np.float32)  # head classes: blank, 5, 9
+    frames = np.array([[[0.7, 2], [0.6, 0]]], dtype=np.float32)  # (probability, head class): head classes 0, 5, 9
     decoding(frames)
     assert seen["index"] == [[9, 0]] and np.allclose(seen["prob"], [[0.7, 0.6]])
     recognition.head = ALL
