@@ -53,8 +53,6 @@ _EMPTY = SimpleNamespace(boxes=None, txts=(), scores=())
 def read_page(reader: Reader, pixels: Any) -> PageReading:
     """Find the page's lines, judge the page on a sample, turn it upright, and read it unless the sample shows
     the recogniser cannot (then ``unread``, and ``finish`` reads the rest if nothing else will)."""
-    import numpy as np
-
     found = reader.find(pixels)
     if found is None:  # nothing found at all: a blank page, or a script the detector does not see as text
         return PageReading(reader, pixels, None, [], unread=True)

@@ -307,7 +307,8 @@ def test_a_chinese_line_on_an_english_page_keeps_its_characters(engine):
         pytest.fail(f"{CJK_FONT} is missing (.ci/run installs fonts-wqy-microhei)")
     english = [f"Line {n} of the quarterly report for the northern region" for n in range(1, 11)]
     image = render_page(english, size=(1400, 900), font_size=30)
-    ImageDraw.Draw(image).text((30, 30 + 11 * 54), "北京市海淀区", fill="black", font=ImageFont.truetype(str(CJK_FONT), 30))
+    chinese = ImageFont.truetype(str(CJK_FONT), 30)
+    ImageDraw.Draw(image).text((30, 30 + 11 * 54), "北京市海淀区", fill="black", font=chinese)
     text = run(engine, encode(image), Task.OCR).text
     assert "北京市海淀区" in text
     assert all(line in text for line in english)
