@@ -115,7 +115,7 @@ def _turn(reader: Reader, found: Found, sample: list[int], detected: list[Rect])
 
 def _confidence_of(reader: Reader, crops: list[Any]) -> float:
     texts, scores = reader.recognise_crops(crops)
-    return sum(len(t) * s for t, s in zip(texts, scores, strict=True) if t.strip() and s >= TEXT_SCORE)
+    return sum(len(t) * s for t, s in zip(texts, scores, strict=True) if _kept(t, s))
 
 
 def _finish(reader: Reader, found: Found) -> Any:
@@ -137,11 +137,16 @@ def _finish(reader: Reader, found: Found) -> Any:
 
 def _sampled(found: Found, indices: list[int]) -> Any:
     """The read lines among ``indices`` as RapidOCR would return them (empty and unsure lines dropped)."""
-    kept = [i for i in indices if (found.texts[i] or "").strip() and (found.scores[i] or 0.0) >= TEXT_SCORE]
+    kept = [i for i in indices if _kept(found.texts[i], found.scores[i])]
     if not kept:
         return _EMPTY
     return SimpleNamespace(boxes=[found.detection.boxes[i] for i in kept], txts=[found.texts[i] for i in kept],
                            scores=[found.scores[i] for i in kept])
+
+
+def _kept(text: str | None, score: float | None) -> bool:
+    """A line RapidOCR keeps in its result: read, not empty, confident enough."""
+    return bool((text or "").strip()) and (score or 0.0) >= TEXT_SCORE
 
 
 def _on_end(box: Rect) -> bool:

@@ -110,14 +110,13 @@ class Reader:
         params.update({"Rec.rec_batch_num": 1, "Rec.rec_img_shape": [3, REC_HEIGHT, REC_STEP]})
         self.ocr = RapidOCR(params=params)
         self._layout: Any = None
+        # RapidOCR loads its models lazily; their sessions are the one place to shape what OpenVINO is given.
+        detector = self.ocr._load_det_model()
         if backend_name == "openvino":
-            # RapidOCR loads its models lazily; their sessions are the one place to shape what OpenVINO is given.
             recogniser = self.ocr._load_rec_model()
             recogniser.session = Recognition(recogniser.session, recogniser.postprocess_op.character)
             recogniser.postprocess_op = HeadDecoding(recogniser.postprocess_op, recogniser.session)
-            detector = self.ocr._load_det_model()
             detector.session = BoundedDetection(detector.session)
-        detector = self.ocr._load_det_model()
         prepare = DetectorInput(detector)
         detector.get_preprocess = lambda: prepare  # RapidOCR asks for its preprocessing afresh on every page
 
@@ -125,8 +124,9 @@ class Reader:
         """Run every model once, the recogniser at every width up to ``REC_WARM_WIDTH``, so a page does not pay
         for OpenVINO preparing shapes it has not seen (about 40 ms a recognition width, 0.4 s the layout model).
 
-        Each shape OpenVINO has prepared holds memory (about 7 MB a recognition width: some 450 MB for all of
-        them). The detector is not warmed: a page size holds 25-100 MB, and pages come in too many sizes."""
+        Each shape OpenVINO has prepared holds memory (about 7 MB a recognition width for the recogniser's body,
+        some 500 MB in all, and 40 MB more for its two heads). The detector is not warmed: a page size holds
+        10-50 MB, and pages come in too many sizes."""
         import numpy as np
 
         self.read(np.full((64, 64, 3), 255, dtype=np.uint8))
@@ -165,7 +165,10 @@ class Reader:
         height, width = found.original.shape[:2]
         original = np.ascontiguousarray(np.rot90(found.original, turns))
         image, record = self.ocr.preprocess_img(original)
-        image, record = apply_vertical_padding(image, record, self.ocr.width_height_ratio, self.ocr.min_height)
+        if self.ocr.cfg.Global.use_vertical_padding:  # as RapidOCR pads a page before detecting its lines
+            image, record = apply_vertical_padding(image, record, self.ocr.width_height_ratio, self.ocr.min_height)
+        else:
+            record["padding_1"] = {"top": 0, "left": 0}
         points = map_boxes_to_original(found.detection.boxes.astype(np.float64), found.record, height, width)
         x, y = points[..., 0].copy(), points[..., 1].copy()
         for _ in range(turns % 4):  # a quarter turn anticlockwise: (x, y) -> (y, width - x)
