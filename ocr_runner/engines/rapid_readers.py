@@ -157,7 +157,11 @@ class Reader:
 
     def turned(self, found: Found, turns: int) -> Found:
         """The same lines on the page turned by ``turns`` quarter turns anticlockwise (as ``np.rot90``), not
-        detected again: their boxes are turned with the page and cut from it afresh, none of them read yet."""
+        detected again: their boxes are turned with the page and cut from it afresh, none of them read yet.
+
+        Except for a strip: RapidOCR pads a wide strip above and below before detecting its lines, and a tall
+        one not, so on a strip that stood on end the detector finds pieces of its line; the turned strip is
+        detected afresh."""
         import numpy as np
         from rapidocr.ch_ppocr_det import TextDetOutput
         from rapidocr.utils.process_img import apply_vertical_padding, map_boxes_to_original
@@ -169,6 +173,10 @@ class Reader:
             image, record = apply_vertical_padding(image, record, self.ocr.width_height_ratio, self.ocr.min_height)
         else:
             record["padding_1"] = {"top": 0, "left": 0}
+        if record["padding_1"]["top"] or found.record["padding_1"]["top"]:
+            again = self.find(original)
+            if again is not None:
+                return again
         points = map_boxes_to_original(found.detection.boxes.astype(np.float64), found.record, height, width)
         x, y = points[..., 0].copy(), points[..., 1].copy()
         for _ in range(turns % 4):  # a quarter turn anticlockwise: (x, y) -> (y, width - x)

@@ -331,3 +331,10 @@ def test_lines_turned_with_the_page_are_where_the_detector_finds_them_on_the_tur
     if turns == 3:  # upright: the lines cut from the turned page read as the page says
         reader.recognise(turned, range(len(turned)))
         assert sorted(reader.output(turned).txts) == sorted(LINES)
+
+
+def test_a_strip_of_one_line_standing_on_end_is_read_whole(engine):
+    """RapidOCR pads a wide strip before detecting it and a tall one not: the turned strip is detected afresh."""
+    line = "A very wide strip of text that runs on and on across the page"
+    strip = render_page([line], size=(3000, 60), font_size=30).rotate(90, expand=True)
+    assert run(engine, encode(strip), Task.OCR).text == line
