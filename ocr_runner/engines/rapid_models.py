@@ -5,6 +5,7 @@ compiled afresh after a bounded number of page sizes.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Literal
 
 THREADS = 1  # each model of a reader runs on one thread (readers run side by side, a core each)
@@ -79,6 +80,18 @@ class Recognition:
         head.set_input_tensor(ov.Tensor(np.ascontiguousarray(features), shared_memory=True))
         head.infer()
         return head.get_output_tensor().data
+
+    def warmup(self, widths: Iterable[int]) -> None:
+        """Run the body and both heads once at each input width (the body once for both)."""
+        import numpy as np
+        import openvino as ov
+
+        for width in widths:
+            self._body.infer([np.zeros((1, 3, REC_HEIGHT, width), dtype=np.float32)])
+            features = np.ascontiguousarray(self._body.get_output_tensor().data)
+            for head in self._heads.values():
+                head.set_input_tensor(ov.Tensor(features, shared_memory=True))
+                head.infer()
 
     def __getattr__(self, name: str) -> Any:  # the character list and the rest of RapidOCR's session interface
         return getattr(self.session, name)

@@ -57,12 +57,12 @@ def read_page(reader: Reader, pixels: Any) -> PageReading:
     if found is None:  # nothing found at all: a blank page, or a script the detector does not see as text
         return PageReading(reader, pixels, None, [], unread=True)
     detected = found.boxes()
-    sample = _sample(found)
+    sample = _sample(detected)
     reader.recognise(found, sample)
     turn = _turn(reader, found, sample, detected)
     if turn:
         found = reader.turned(found, turn)
-        pixels, sample = found.original, _sample(found)
+        pixels, sample = found.original, _sample(found.boxes())
         reader.recognise(found, sample)
     if _unread(_sampled(found, sample)):
         return PageReading(reader, pixels, found, detected, unread=True)
@@ -70,9 +70,9 @@ def read_page(reader: Reader, pixels: Any) -> PageReading:
     return PageReading(reader, pixels, found, detected, unread=_unread(output), output=output)
 
 
-def _sample(found: Found) -> list[int]:
+def _sample(boxes: list[Rect]) -> list[int]:
     """The indices of the page's ``SAMPLE`` longest lines (see ``longest``), in page order."""
-    return sorted(_longest(found.boxes()))
+    return sorted(_longest(boxes))
 
 
 def longest(boxes: list[Rect]) -> list[Rect]:
@@ -102,13 +102,14 @@ def _turn(reader: Reader, found: Found, sample: list[int], detected: list[Rect])
     import numpy as np
 
     crops = [found.crops[i] for i in sample]
-    as_read = _confidence(_sampled(found, sample))
+    read = _sampled(found, sample)
+    as_read = _confidence(read)
     if _mostly_vertical(detected):
         candidates = {1: as_read, 3: _confidence_of(reader, [np.rot90(c, 2) for c in crops]),
                       0: _confidence_of(reader, [np.rot90(c, -1) if _on_end(detected[i]) else c
                                                  for i, c in zip(sample, crops, strict=True)])}
         return max(candidates, key=lambda turn: (candidates[turn], turn == 0))
-    if _mean_score(_sampled(found, sample)) < UNSURE_SCORE:
+    if _mean_score(read) < UNSURE_SCORE:
         return 2 if _confidence_of(reader, [np.rot90(c, 2) for c in crops]) > as_read else 0
     return 0
 

@@ -21,7 +21,6 @@ from ..settings import Settings
 from .layout import Rect
 from .rapid_models import (
     ALL,
-    ALPHABETIC,
     REC_HEIGHT,
     REC_STEP,
     REC_WARM_WIDTH,
@@ -130,10 +129,13 @@ class Reader:
         import numpy as np
 
         self.read(np.full((64, 64, 3), 255, dtype=np.uint8))
-        for head in (ALL, ALPHABETIC):
-            recogniser = self._head(head)
-            for width in range(REC_STEP, REC_WARM_WIDTH + 1, REC_STEP):
-                recogniser.session(np.zeros((1, 3, REC_HEIGHT, width), dtype=np.float32))
+        widths = range(REC_STEP, REC_WARM_WIDTH + 1, REC_STEP)
+        session = self.ocr._load_rec_model().session
+        if isinstance(session, Recognition):
+            session.warmup(widths)
+        else:
+            for width in widths:
+                session(np.zeros((1, 3, REC_HEIGHT, width), dtype=np.float32))
         self.layout(np.full((64, 64, 3), 255, dtype=np.uint8))  # it scales every page to one input size
 
     # RapidOCR keeps call options from one call to the next: these pass every one of them, every time.
