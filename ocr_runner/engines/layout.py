@@ -18,10 +18,10 @@ from statistics import median
 from ..grounding import grounding_text, to_grid
 from .reading_order import MIN_COLUMN_CHARS, is_text_column, looks_like_table, rows, split_at_gutters, xy_cut
 
-__all__ = ["Block", "Line", "Rect", "is_rtl", "is_text_column", "joined", "rows", "table_html", "to_markdown",
+__all__ = ["Block", "Bounds", "Line", "is_rtl", "is_text_column", "joined", "rows", "table_html", "to_markdown",
            "to_text", "xy_cut"]
 
-Rect = tuple[float, float, float, float]  # x1, y1, x2, y2 in pixels
+Bounds = tuple[float, float, float, float]  # x1, y1, x2, y2 in pixels
 
 # Region kinds, as the CDLA layout model names them.
 HEADINGS = {"title"}

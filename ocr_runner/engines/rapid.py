@@ -14,7 +14,7 @@ from ..images import load_image
 from ..settings import Settings
 from ..tasks import Task
 from .base import Engine, EngineHealth, EnginePage, EngineResult
-from .layout import Block, Line, Rect, to_markdown, to_text
+from .layout import Block, Bounds, Line, to_markdown, to_text
 from .rapid_pages import longest, read_page
 from .rapid_readers import Reader, ReaderPool, bounds
 from .tesseract import Tesseract, resolution
@@ -120,7 +120,7 @@ class RapidOcrEngine(Engine):
             return to_markdown(lines, self._regions(reader, pixels), pixels.shape[1], pixels.shape[0]), source
         return to_text(lines, pixels.shape[1]), source
 
-    def _other_script(self, original: Any, dpi: int, detected: list[Rect]) -> tuple[list[Line], str] | None:
+    def _other_script(self, original: Any, dpi: int, detected: list[Bounds]) -> tuple[list[Line], str] | None:
         """A page the recogniser barely read: if Tesseract's script detection names a script RapidOCR has no
         model for and Tesseract has one, Tesseract reads the page (as it came, at its resolution)."""
         if not self._tesseract.available():

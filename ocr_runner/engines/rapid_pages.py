@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
-from .layout import Rect
+from .layout import Bounds
 from .rapid_models import ALL, ALPHABETIC, is_cjk
 from .rapid_readers import Found, Reader, bounds
 
@@ -36,7 +36,7 @@ class PageReading:
     reader: Reader
     pixels: Any
     found: Found | None
-    detected: list[Rect]
+    detected: list[Bounds]
     unread: bool
     output: Any = None
 
@@ -70,26 +70,26 @@ def read_page(reader: Reader, pixels: Any) -> PageReading:
     return PageReading(reader, pixels, found, detected, unread=_unread(output), output=output)
 
 
-def _sample(boxes: list[Rect]) -> list[int]:
+def _sample(boxes: list[Bounds]) -> list[int]:
     """The indices of the page's ``SAMPLE`` longest lines (see ``longest``), in page order."""
     return sorted(_longest(boxes))
 
 
-def longest(boxes: list[Rect]) -> list[Rect]:
+def longest(boxes: list[Bounds]) -> list[Bounds]:
     """The ``SAMPLE`` longest lines: those holding the most characters (long side over short side)."""
     return [boxes[i] for i in _longest(boxes)]
 
 
-def _longest(boxes: list[Rect]) -> list[int]:
+def _longest(boxes: list[Bounds]) -> list[int]:
     return sorted(range(len(boxes)), key=lambda i: -_length(boxes[i]))[:SAMPLE]
 
 
-def _length(box: Rect) -> float:
+def _length(box: Bounds) -> float:
     x1, y1, x2, y2 = box
     return max(x2 - x1, y2 - y1) / max(min(x2 - x1, y2 - y1), 1.0)
 
 
-def _turn(reader: Reader, found: Found, sample: list[int], detected: list[Rect]) -> int:
+def _turn(reader: Reader, found: Found, sample: list[int], detected: list[Bounds]) -> int:
     """Quarter turns (anticlockwise, as ``np.rot90``) that bring the page upright, judged on the sample.
 
     A page whose lines mostly stand on end is turned one way or the other: RapidOCR crops a line on end turned a
@@ -150,13 +150,13 @@ def _kept(text: str | None, score: float | None) -> bool:
     return bool((text or "").strip()) and (score or 0.0) >= TEXT_SCORE
 
 
-def _on_end(box: Rect) -> bool:
+def _on_end(box: Bounds) -> bool:
     """A box RapidOCR crops turned (its crop at least 1.5 times taller than wide)."""
     x1, y1, x2, y2 = box
     return (y2 - y1) >= 1.5 * (x2 - x1)
 
 
-def _mostly_vertical(boxes: list[Rect]) -> bool:
+def _mostly_vertical(boxes: list[Bounds]) -> bool:
     """Most detected lines taller than wide: the page is probably turned by 90 degrees."""
     tall = sum((y2 - y1) > 1.5 * (x2 - x1) for x1, y1, x2, y2 in boxes)
     return tall > len(boxes) / 2

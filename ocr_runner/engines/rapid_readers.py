@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..settings import Settings
-from .layout import Rect
+from .layout import Bounds
 from .rapid_models import (
     ALL,
     REC_HEIGHT,
@@ -56,7 +56,7 @@ def worker_count(requested: int) -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def bounds(points: Any) -> Rect:
+def bounds(points: Any) -> Bounds:
     """The upright box (x1, y1, x2, y2) around a detector's corner points."""
     xs = [float(p[0]) for p in points]
     ys = [float(p[1]) for p in points]
@@ -80,7 +80,7 @@ class Found:
     def pending(self) -> list[int]:
         return [i for i, text in enumerate(self.texts) if text is None]
 
-    def boxes(self) -> list[Rect]:
+    def boxes(self) -> list[Bounds]:
         """Every line's upright box in the page's own pixels."""
         from rapidocr.utils.process_img import map_boxes_to_original
 

@@ -20,7 +20,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from .layout import Line, Rect
+from .layout import Bounds, Line
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ class Tesseract:
             self._apis[key] = tesserocr.PyTessBaseAPI(path=self.path, lang=model, psm=psm)
         return self._apis[key]
 
-    def script(self, image: Any, lines: Sequence[Rect] = ()) -> Script:
+    def script(self, image: Any, lines: Sequence[Bounds] = ()) -> Script:
         """The page's script as Tesseract's OSD names it ("Arabic", "Latin", ...; None if unsure), and whether
         the page stands upright.
 
@@ -141,7 +141,7 @@ class Tesseract:
         language = SCRIPT_LANGUAGES.get(model)
         return f"{model}+{language}" if language in self.models else model
 
-    def lines(self, image: Any, model: str, dpi: int, detected: Sequence[Rect] = (),
+    def lines(self, image: Any, model: str, dpi: int, detected: Sequence[Bounds] = (),
               upright: bool = False) -> list[Line]:
         """Text lines with their boxes (pixels of ``image``) and confidences, for the layout step to order.
 
@@ -184,7 +184,7 @@ class Tesseract:
         return lines + self._missed(image, model, dpi, missed)
 
     def _missed(self, image: Any, model: str, dpi: int,
-                boxes: list[Rect]) -> list[Line]:
+                boxes: list[Bounds]) -> list[Line]:
         """Each box read as a single line of text. Only boxes lying flat: on a page Tesseract turned itself,
         the detector's boxes stand on end and read as nothing useful."""
         import tesserocr
@@ -195,8 +195,7 @@ class Tesseract:
             for x1, y1, x2, y2 in boxes:
                 if x2 - x1 <= y2 - y1:
                     continue
-                api.SetImage(image.crop((max(0, int(x1) - LINE_PAD), max(0, int(y1) - LINE_PAD),
-                                         min(image.width, int(x2) + LINE_PAD), min(image.height, int(y2) + LINE_PAD))))
+                api.SetImage(_line_image(image, (x1, y1, x2, y2)))
                 api.SetSourceResolution(dpi)
                 text = " ".join((api.GetUTF8Text() or "").split())
                 if text:
@@ -204,13 +203,18 @@ class Tesseract:
         return read
 
 
-def _stacked(image: Any, lines: Sequence[Rect]) -> Any:
-    """The lines cut from the page (``LINE_PAD`` pixels around each) and stacked top to bottom on white."""
+def _line_image(image: Any, box: Bounds) -> Any:
+    """The line cut from the page with ``LINE_PAD`` pixels around it (within the page)."""
+    x1, y1, x2, y2 = box
+    return image.crop((max(0, int(x1) - LINE_PAD), max(0, int(y1) - LINE_PAD),
+                       min(image.width, int(x2) + LINE_PAD), min(image.height, int(y2) + LINE_PAD)))
+
+
+def _stacked(image: Any, lines: Sequence[Bounds]) -> Any:
+    """The lines cut from the page and stacked top to bottom on white."""
     from PIL import Image
 
-    crops = [image.crop((max(0, int(x1) - LINE_PAD), max(0, int(y1) - LINE_PAD),
-                         min(image.width, int(x2) + LINE_PAD), min(image.height, int(y2) + LINE_PAD)))
-             for x1, y1, x2, y2 in sorted(lines, key=lambda box: (box[1], box[0]))]
+    crops = [_line_image(image, box) for box in sorted(lines, key=lambda box: (box[1], box[0]))]
     stacked = Image.new("RGB", (max(c.width for c in crops), sum(c.height for c in crops)), "white")
     top = 0
     for crop in crops:
@@ -219,7 +223,7 @@ def _stacked(image: Any, lines: Sequence[Rect]) -> Any:
     return stacked
 
 
-def _covered(box: Rect, lines: list[Line]) -> bool:
+def _covered(box: Bounds, lines: list[Line]) -> bool:
     """A detected line box is covered when the lines Tesseract read across its vertical middle span at least half
     of its width (together: one detected box may run across a gutter Tesseract saw)."""
     x1, y1, x2, y2 = box
